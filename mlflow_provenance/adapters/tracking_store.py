@@ -1,0 +1,84 @@
+"""The provenance tracking store: MLflow's own SQL store, with every write recorded.
+
+It *is* MLflow's ``SqlAlchemyStore`` (a subclass), so every call behaves exactly as
+MLflow's — same return values, same exceptions — and ``isinstance`` checks that MLflow
+makes on its SQL store still hold. What it adds happens inside MLflow's own
+transactions: capture triggers copy each written row, and the ledger event describing
+them commits with them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from mlflow.entities import RunStatus
+from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+from mlflow_provenance.adapters.binding import (
+    ENGINES,
+    ENGINES_LOCK,
+    bind_sessions, record_write_methods,
+    recorder_for,
+)
+from mlflow_provenance.uri import inner_uri
+
+_SERVER_ARTIFACT_ROOT_ENV_VAR = "_MLFLOW_SERVER_ARTIFACT_ROOT"
+
+
+class ProvenanceTrackingStore(SqlAlchemyStore):
+    """MLflow tracking store for ``provenance+<inner>`` URIs.
+
+    Raises:
+        ConfigurationError: unsupported inner URI, unusable signing key, or a ledger
+            written by a newer version of this package. Nothing is written then.
+    """
+
+    # Engines of our own: a plain MLflow store in the same process must not share them.
+    _engine_map = ENGINES
+    _engine_map_lock = ENGINES_LOCK
+
+    def __init__(self, store_uri: str, default_artifact_root: str | None = None, read_db_uri: str | None = None) -> None:
+        self.provenance_uri = store_uri
+        db_uri = inner_uri(store_uri) if store_uri.startswith("provenance+") else store_uri
+        if default_artifact_root is None:
+            default_artifact_root = os.environ.get(
+                _SERVER_ARTIFACT_ROOT_ENV_VAR, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+            )
+        super().__init__(db_uri, default_artifact_root)
+
+    def _initialize_store_state(self) -> None:
+        # Called by SqlAlchemyStore.__init__ once the engine and sessions exist, before
+        # the first write (the default experiment): bind the ledger here.
+        self.recorder = recorder_for(self.engine)
+        bind_sessions(self, self.recorder)
+        super()._initialize_store_state()
+
+
+def _run_end(run_id: str, run_status: Any = None, *args: Any, **kwargs: Any) -> str | None:
+    status = kwargs.get("run_status", run_status)
+    if status is not None and RunStatus.is_terminated(status):
+        return f"run-end:{run_id}"
+    return None
+
+
+def _hard_delete(ident: Any, *args: Any, **kwargs: Any) -> str:
+    return f"hard-delete:{ident}"
+
+
+record_write_methods(
+    ProvenanceTrackingStore,
+    SqlAlchemyStore,
+    checkpoints={
+        "update_run_info": _run_end,
+        "_hard_delete_run": _hard_delete,
+        "_hard_delete_experiment": _hard_delete,
+        "_hard_delete_logged_model": _hard_delete,
+    },
+    extra=tuple(
+        name
+        for name in ("_hard_delete_run", "_hard_delete_experiment", "_hard_delete_logged_model")
+        if hasattr(SqlAlchemyStore, name)
+    ),
+)

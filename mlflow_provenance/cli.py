@@ -1,0 +1,112 @@
+"""``mlflow-provenance``: a thin command line over the core and the adapters.
+
+Exit codes (DESIGN.md §7): 0 intact/complete, 1 integrity failure/incomplete, 2 usage
+or configuration error. Only :class:`ProvenanceError` is caught; its message says what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from mlflow_provenance import config
+from mlflow_provenance.errors import ConfigurationError, ProvenanceError
+
+EXIT_OK, EXIT_INTEGRITY, EXIT_USAGE = 0, 1, 2
+
+
+def _engine_for(tracking_uri: str | None):
+    import sqlalchemy as sa
+
+    from mlflow_provenance.uri import inner_uri
+
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise ConfigurationError(
+            "No tracking URI: pass --tracking-uri provenance+sqlite:///mlflow.db (or set MLFLOW_TRACKING_URI)."
+        )
+    db_uri = inner_uri(uri) if uri.startswith("provenance+") else inner_uri("provenance+" + uri)
+    if db_uri.startswith("sqlite:///"):
+        path = db_uri[len("sqlite:///") :].split("?", 1)[0]
+        if path and path != ":memory:" and not Path(path).exists():
+            raise ConfigurationError(f"No database at {path}: check --tracking-uri.")
+    return sa.create_engine(db_uri)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from mlflow_provenance import ledger_schema
+    from mlflow_provenance.verify import Scope, verify_database
+
+    model = None
+    if args.model:
+        name, sep, version = args.model.rpartition("/")
+        if not sep or not name or not version:
+            raise ConfigurationError(f"--model takes NAME/VERSION, got {args.model!r}.")
+        model = (name, version)
+    engine = _engine_for(args.tracking_uri)
+    keyring = config.trusted_keyring()
+    with engine.connect() as conn:
+        meta = ledger_schema.read_meta(conn)
+        witness = config.read_witness(meta["origin"]) if meta.get("origin") else None
+        report = verify_database(conn, keyring, witness=witness, scope=Scope(args.run_id, model))
+    if report.ok and report.latest_checkpoint:
+        cp = report.latest_checkpoint
+        config.write_witness(report.origin, cp["size"], cp["root"], cp["note"])
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        print(report.summary())
+    return EXIT_OK if report.ok else EXIT_INTEGRITY
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from mlflow_provenance.keys import generate_signing_key, write_signing_key
+
+    key = generate_signing_key(args.name)
+    write_signing_key(key, Path(args.out))
+    print(f"wrote private key {args.out} (mode 0600)")
+    print(f"key id:  {key.public_key.key_id}")
+    print(f"public:  {key.public_key.vkey()}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlflow-provenance", description="Verify and inspect MLflow provenance ledgers."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    verify = sub.add_parser("verify", help="check a ledger against the MLflow database")
+    verify.add_argument("--tracking-uri", help="provenance+<database URI> (default: $MLFLOW_TRACKING_URI)")
+    target = verify.add_mutually_exclusive_group()
+    target.add_argument("--run-id", help="compare only this run's rows (chains are always checked whole)")
+    target.add_argument("--model", metavar="NAME/VERSION", help="compare only this model version and its run")
+    verify.add_argument("--json", action="store_true", help="machine-readable report")
+    verify.set_defaults(func=_cmd_verify)
+
+    keygen = sub.add_parser("keygen", help="create an Ed25519 signing key")
+    keygen.add_argument("--out", required=True, help="path of the new private key file (mode 0600)")
+    keygen.add_argument("--name", default="mlflow-provenance", help="key name in signed notes")
+    keygen.set_defaults(func=_cmd_keygen)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 0 for --help, 2 for usage errors
+        return int(exc.code or 0)
+    try:
+        return args.func(args)
+    except ProvenanceError as exc:
+        print(f"mlflow-provenance: error: {exc.diagnostics()}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, ConfigurationError) else EXIT_INTEGRITY
+
+
+if __name__ == "__main__":
+    sys.exit(main())

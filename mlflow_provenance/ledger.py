@@ -1,0 +1,204 @@
+"""Appending events to the ledger (DESIGN.md §5).
+
+An event is a canonical JSON object (RFC 8785)::
+
+    {"v": 1, "seq": 42, "entity": {"type": "run", "id": "…"}, "op": "log_metric",
+     "actor": "alice", "time": "2026-11-27T21:00:00.123456Z", "prev": "<hex>|null",
+     "payload": {...}}
+
+Its hash is SHA-256 over those bytes; ``prev`` is the hash of the previous event of the
+same entity, so each run (model version, experiment…) has its own hash chain. ``seq``
+numbers all events gap-free from 1; the canonical bytes of event ``seq`` are leaf
+``seq - 1`` of the global RFC 9162 Merkle tree, whose compact range is kept in
+``prov_log`` so that appending costs O(log n). Checkpoints sign the tree's root in the
+C2SP tlog-checkpoint format.
+
+:meth:`LedgerWriter.append` runs inside the caller's transaction: the event commits or
+rolls back with the MLflow write it describes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from mlflow_provenance import merkle
+from mlflow_provenance.canonical import canonical_json
+from mlflow_provenance.checkpoint import Checkpoint, sign_checkpoint
+from mlflow_provenance.keys import SigningKey
+from mlflow_provenance.ledger_schema import (
+    FORMAT_VERSION,
+    prov_checkpoints,
+    prov_events,
+    prov_log,
+)
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What :meth:`LedgerWriter.append` wrote."""
+
+    seq: int
+    hash: str
+    checkpoint_note: str | None = None
+
+
+def utc_now() -> str:
+    """The current time as RFC 3339 UTC with microseconds."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_body(
+    *,
+    seq: int,
+    entity_type: str,
+    entity_id: str,
+    op: str,
+    actor: str,
+    time: str,
+    prev: str | None,
+    payload: dict[str, Any],
+) -> bytes:
+    """The canonical bytes of an event (the Merkle leaf data and the hashed document)."""
+    return canonical_json(
+        {
+            "v": FORMAT_VERSION,
+            "seq": seq,
+            "entity": {"type": entity_type, "id": entity_id},
+            "op": op,
+            "actor": actor,
+            "time": time,
+            "prev": prev,
+            "payload": payload,
+        }
+    )
+
+
+class LedgerWriter:
+    """Appends events and checkpoints for one ledger (one database)."""
+
+    def __init__(self, origin: str, signing_key: SigningKey) -> None:
+        self.origin = origin
+        self._key = signing_key
+
+    def append(
+        self,
+        conn: sa.engine.Connection,
+        *,
+        entity_type: str,
+        entity_id: str,
+        op: str,
+        actor: str,
+        payload: dict[str, Any],
+        checkpoint_reason: str | None = None,
+    ) -> Appended:
+        """Append one event (and optionally a signed checkpoint) in ``conn``'s transaction.
+
+        Concurrent appenders are serialised by a row lock on ``prov_log`` (on SQLite the
+        caller already holds the database's write lock), so ``seq`` is gap-free and each
+        chain is linear.
+
+        Raises:
+            CanonicalizationError: the payload is not encodable as canonical JSON.
+        """
+        state = conn.execute(
+            sa.select(prov_log.c.size, prov_log.c.frontier)
+            .where(prov_log.c.id == 1)
+            .with_for_update()
+        ).one()
+        prev = conn.execute(
+            sa.select(prov_events.c.hash)
+            .where(prov_events.c.entity_type == entity_type, prov_events.c.entity_id == entity_id)
+            .order_by(prov_events.c.seq.desc())
+            .limit(1)
+        ).scalar()
+        seq = state.size + 1
+        body = event_body(
+            seq=seq,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            op=op,
+            actor=actor,
+            time=utc_now(),
+            prev=prev,
+            payload=payload,
+        )
+        digest = hashlib.sha256(body).hexdigest()
+        tree = merkle.CompactRange.from_json(state.size, json.loads(state.frontier))
+        tree.append(merkle.leaf_hash(body))
+        conn.execute(
+            sa.insert(prov_events).values(
+                seq=seq,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                op=op,
+                hash=digest,
+                body=body.decode("utf-8"),
+            )
+        )
+        conn.execute(
+            sa.update(prov_log)
+            .where(prov_log.c.id == 1)
+            .values(size=seq, frontier=json.dumps(tree.to_json()))
+        )
+        note = None
+        if checkpoint_reason:
+            note = self._checkpoint(conn, tree, checkpoint_reason)
+        return Appended(seq, digest, note)
+
+    def checkpoint(self, conn: sa.engine.Connection, reason: str) -> str:
+        """Sign and store a checkpoint of the log as it is now; return the signed note."""
+        state = conn.execute(
+            sa.select(prov_log.c.size, prov_log.c.frontier)
+            .where(prov_log.c.id == 1)
+            .with_for_update()
+        ).one()
+        tree = merkle.CompactRange.from_json(state.size, json.loads(state.frontier))
+        return self._checkpoint(conn, tree, reason)
+
+    def _checkpoint(self, conn: sa.engine.Connection, tree: merkle.CompactRange, reason: str) -> str:
+        root = tree.root()
+        note = sign_checkpoint(Checkpoint(self.origin, tree.size, root), self._key)
+        conn.execute(
+            sa.insert(prov_checkpoints).values(
+                size=tree.size, root=root.hex(), reason=reason[:128], note=note
+            )
+        )
+        return note
+
+
+def append_genesis(conn: sa.engine.Connection, writer: LedgerWriter, actor: str) -> Appended | None:
+    """Start an empty log with a snapshot of every captured row already in the database.
+
+    MLflow's migrations (or an older, unwrapped MLflow) may have written rows before the
+    ledger existed; the genesis event adopts them, so ``verify`` expects them. A log that
+    already has events is left alone (returns None).
+    """
+    from mlflow_provenance import capture
+
+    size = conn.execute(
+        sa.select(prov_log.c.size).where(prov_log.c.id == 1).with_for_update()
+    ).scalar()
+    if size:
+        return None
+    dialect = capture.dialect_of(conn)
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for table in capture.captured_tables(conn):
+        table_rows = list(capture.read_table(conn, dialect, table))
+        if table_rows:
+            rows[table.name] = table_rows
+    changes = [[name, "I", None, row] for name, table_rows in rows.items() for row in table_rows]
+    return writer.append(
+        conn,
+        entity_type="database",
+        entity_id="-",
+        op="genesis",
+        actor=actor,
+        payload={"kind": "mlflow.write", "changes": changes},
+        checkpoint_reason="genesis",
+    )

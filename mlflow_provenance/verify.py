@@ -1,0 +1,463 @@
+"""Verifying a ledger against the database it describes (DESIGN.md §6).
+
+Checks, in one pass over the events:
+
+1. sequence — event numbers run 1, 2, 3… without gap, repeat or reordering;
+2. hashes — each stored hash is SHA-256 of the stored canonical body, and the body's
+   own ``seq``/entity/op agree with the row;
+3. chains — each event's ``prev`` is the hash of its entity's previous event;
+4. Merkle log — the RFC 9162 tree over all event bodies reproduces the root of every
+   signed checkpoint, the stored log head, and the last checkpoint this user witnessed
+   (so a log rolled back or forked behind a checkpoint is caught);
+5. signatures — every checkpoint is a C2SP signed note verified by a trusted key valid
+   at the checkpoint's time;
+6. state — replaying the events' captured rows gives exactly the rows in MLflow's tables:
+   an edited value, an inserted or deleted row is reported with its entity, column and
+   the event that last wrote it;
+7. bypass — no captured change was left behind by a write that skipped the ledger, and
+   the capture triggers are all in place.
+
+Findings are collected, not raised: an auditor gets the whole picture in one report.
+``ConfigurationError`` is raised only when the check itself cannot run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+from mlflow_provenance import capture, ledger_schema, merkle
+from mlflow_provenance.checkpoint import open_checkpoint
+from mlflow_provenance.entities import entity_of_row
+from mlflow_provenance.errors import ConfigurationError, IntegrityError
+from mlflow_provenance.keys import Keyring
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One integrity problem: what kind, which entity and field, which event."""
+
+    kind: str
+    message: str
+    entity: str | None = None
+    field: str | None = None
+    event: int | None = None
+
+    def __str__(self) -> str:
+        where = ", ".join(
+            part
+            for part in (
+                self.entity,
+                f"field {self.field}" if self.field else None,
+                f"event #{self.event}" if self.event is not None else None,
+            )
+            if part
+        )
+        return f"[{self.kind}] {self.message}" + (f" ({where})" if where else "")
+
+
+@dataclass
+class Report:
+    """The outcome of :func:`verify_database`."""
+
+    origin: str = ""
+    events: int = 0
+    checkpoints: int = 0
+    runs: int = 0
+    rows: int = 0
+    signed_size: int = 0
+    scope: str = "database"
+    latest_checkpoint: dict[str, Any] | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def add(self, kind: str, message: str, **where: Any) -> None:
+        self.findings.append(Finding(kind, message, **where))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        data["unsigned_events"] = self.events - self.signed_size
+        return data
+
+    def summary(self) -> str:
+        status = "OK" if self.ok else f"FAILED: {len(self.findings)} finding(s)"
+        tail = self.events - self.signed_size
+        lines = [
+            f"{status} — ledger {self.origin}, scope {self.scope}",
+            f"  {self.events} events, {self.checkpoints} signed checkpoints, {self.runs} runs, "
+            f"{self.rows} rows checked"
+            + (f"; {tail} newest events not yet under a checkpoint" if tail else ""),
+        ]
+        lines += [f"  - {finding}" for finding in self.findings]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Restrict the state comparison to one run or one model version (chains stay global)."""
+
+    run_id: str | None = None
+    model: tuple[str, str] | None = None
+
+    def describe(self) -> str:
+        if self.run_id:
+            return f"run {self.run_id}"
+        if self.model:
+            return f"model {self.model[0]}/{self.model[1]}"
+        return "database"
+
+
+def _entity_label(table: str, row: dict[str, Any]) -> str:
+    entity = entity_of_row(table, row)
+    return f"{entity[0]} {entity[1]}" if entity else f"table {table}"
+
+
+def verify_database(
+    engine: sa.engine.Engine | sa.engine.Connection,
+    keyring: Keyring,
+    *,
+    witness: dict[str, Any] | None = None,
+    scope: Scope = Scope(),
+) -> Report:
+    """Check the ledger of the database behind ``engine``; return a report of findings.
+
+    Raises:
+        ConfigurationError: the database has no ledger, or one of a newer format.
+    """
+    if isinstance(engine, sa.engine.Connection):
+        return _verify(engine, keyring, witness, scope)
+    with engine.connect() as conn:
+        return _verify(conn, keyring, witness, scope)
+
+
+def _verify(conn: sa.engine.Connection, keyring: Keyring, witness: dict | None, scope: Scope) -> Report:
+    meta = ledger_schema.read_meta(conn)
+    if not meta:
+        raise ConfigurationError(
+            "This database has no provenance ledger (no prov_meta table). Was it written "
+            "through a provenance+ tracking URI? Point --tracking-uri at the database the "
+            "provenance store wrote."
+        )
+    ledger_schema.check_format(meta)
+    dialect = capture.dialect_of(conn)
+    report = Report(origin=meta.get("origin", ""), scope=scope.describe())
+    tables = {t.name: t for t in capture.captured_tables(conn)}
+
+    checkpoints = conn.execute(
+        sa.select(
+            ledger_schema.prov_checkpoints.c.id,
+            ledger_schema.prov_checkpoints.c.size,
+            ledger_schema.prov_checkpoints.c.root,
+            ledger_schema.prov_checkpoints.c.note,
+        ).order_by(ledger_schema.prov_checkpoints.c.id)
+    ).all()
+    wanted_sizes = {row.size for row in checkpoints}
+    if witness:
+        wanted_sizes.add(int(witness["size"]))
+
+    roots: dict[int, bytes] = {0: merkle.EMPTY_ROOT}
+    times: dict[int, str] = {}
+    expected: dict[str, dict[tuple, tuple[dict[str, Any], int]]] = {name: {} for name in tables}
+    tree = _replay_events(conn, report, tables, expected, wanted_sizes, roots, times)
+
+    _check_checkpoints(report, checkpoints, keyring, roots, times, tree.size)
+    _check_head(conn, report, tree)
+    _check_witness(report, witness, roots, tree.size)
+    _check_state(conn, dialect, report, tables, expected, scope)
+    _check_bypass(conn, dialect, report, list(tables.values()))
+    return report
+
+
+def _replay_events(
+    conn: sa.engine.Connection,
+    report: Report,
+    tables: dict[str, capture.TableInfo],
+    expected: dict[str, dict[tuple, tuple[dict[str, Any], int]]],
+    wanted_sizes: set[int],
+    roots: dict[int, bytes],
+    times: dict[int, str],
+) -> merkle.CompactRange:
+    events = ledger_schema.prov_events
+    heads: dict[tuple[str, str], str] = {}
+    tree = merkle.CompactRange()
+    sha256 = hashlib.sha256
+    leaf_hash = merkle.leaf_hash
+    loads = json.loads
+    result = conn.execution_options(stream_results=True, yield_per=2000).execute(
+        sa.select(
+            events.c.seq, events.c.entity_type, events.c.entity_id, events.c.op, events.c.hash, events.c.body
+        ).order_by(events.c.seq)
+    )
+    for seq, entity_type, entity_id, op, stored_hash, text in result:
+        report.events += 1
+        expected_seq = tree.size + 1
+        label = f"{entity_type} {entity_id}"
+        if seq != expected_seq:
+            kind = "events-missing" if seq > expected_seq else "events-reordered"
+            report.add(kind, f"expected event #{expected_seq} next, found #{seq}", event=seq, entity=label)
+        body = text.encode("utf-8")
+        digest = sha256(body).hexdigest()
+        if digest != stored_hash:
+            report.add("event-altered", "stored hash does not match the event body", event=seq, entity=label)
+        try:
+            doc = loads(text)
+            claimed = (doc["seq"], doc["entity"]["type"], doc["entity"]["id"], doc["op"])
+        except (ValueError, KeyError, TypeError):
+            report.add("event-malformed", "event body is not a ledger event", event=seq, entity=label)
+            tree.append(leaf_hash(body))
+            continue
+        if claimed != (seq, entity_type, entity_id, op):
+            report.add("event-altered", "event row disagrees with its signed body", event=seq, entity=label)
+        key = (doc["entity"]["type"], doc["entity"]["id"])
+        if doc.get("prev") != heads.get(key):
+            report.add(
+                "chain-broken",
+                "event does not link to the previous event of its entity",
+                event=seq,
+                entity=f"{key[0]} {key[1]}",
+            )
+        heads[key] = digest
+        tree.append(leaf_hash(body))
+        times[tree.size] = doc.get("time", "")
+        if tree.size in wanted_sizes:
+            roots[tree.size] = tree.root()
+        payload = doc.get("payload") or {}
+        if payload.get("kind") == "mlflow.write":
+            _apply_changes(report, tables, expected, payload.get("changes") or [], seq)
+    return tree
+
+
+def _apply_changes(
+    report: Report,
+    tables: dict[str, capture.TableInfo],
+    expected: dict[str, dict[tuple, tuple[dict[str, Any], int]]],
+    changes: Iterable[list[Any]],
+    seq: int,
+) -> None:
+    for table_name, op, old, new in changes:
+        table = tables.get(table_name)
+        if table is None:
+            report.add("table-missing", f"table {table_name} written by the ledger no longer exists", event=seq)
+            tables[table_name] = table = capture.TableInfo(table_name, (), ())
+            expected[table_name] = {}
+        rows = expected[table_name]
+        if old is not None:
+            rows.pop(capture.primary_key_of(table, old), None)
+        if new is not None:
+            rows[capture.primary_key_of(table, new)] = (new, seq)
+
+
+def _checkpoint_time(times: dict[int, str], size: int) -> _dt.datetime | None:
+    text = times.get(size)
+    if not text:
+        return None
+    return _dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=_dt.timezone.utc)
+
+
+def _check_checkpoints(
+    report: Report,
+    checkpoints: list[Any],
+    keyring: Keyring,
+    roots: dict[int, bytes],
+    times: dict[int, str],
+    log_size: int,
+) -> None:
+    previous = 0
+    for row in checkpoints:
+        report.checkpoints += 1
+        where = f"checkpoint {row.id} (size {row.size})"
+        try:
+            cp = open_checkpoint(row.note, keyring, origin=report.origin, at=_checkpoint_time(times, row.size))
+        except IntegrityError as exc:
+            report.add("checkpoint-signature", f"{where}: {exc}", entity="ledger")
+            continue
+        except ConfigurationError as exc:
+            report.add("checkpoint-malformed", f"{where}: {exc}", entity="ledger")
+            continue
+        if cp.size != row.size or cp.root.hex() != row.root:
+            report.add("checkpoint-altered", f"{where}: row disagrees with its signed note", entity="ledger")
+        if cp.size < previous:
+            report.add(
+                "checkpoint-rollback",
+                f"{where}: signed tree size {cp.size} is smaller than an earlier checkpoint's {previous}",
+                entity="ledger",
+            )
+        previous = max(previous, cp.size)
+        if cp.size > log_size:
+            report.add(
+                "log-truncated",
+                f"{where}: signed a log of {cp.size} events but only {log_size} remain",
+                entity="ledger",
+                event=log_size + 1,
+            )
+        elif roots.get(cp.size) != cp.root:
+            report.add(
+                "log-altered",
+                f"{where}: events 1..{cp.size} no longer hash to the signed Merkle root",
+                entity="ledger",
+                event=cp.size,
+            )
+        elif cp.size >= report.signed_size:
+            report.signed_size = cp.size
+            report.latest_checkpoint = {"size": cp.size, "root": cp.root.hex(), "note": row.note}
+
+
+def _check_head(conn: sa.engine.Connection, report: Report, tree: merkle.CompactRange) -> None:
+    log = ledger_schema.prov_log
+    head = conn.execute(sa.select(log.c.size, log.c.frontier).where(log.c.id == 1)).first()
+    if head is None:
+        report.add("log-head-missing", "the ledger's head row is gone", entity="ledger")
+        return
+    if head.size != tree.size:
+        report.add(
+            "log-head-mismatch",
+            f"the log head records {head.size} events but {tree.size} are present",
+            entity="ledger",
+            event=min(head.size, tree.size) + 1,
+        )
+    elif json.loads(head.frontier) != tree.to_json():
+        report.add("log-head-mismatch", "the log head's Merkle range does not match the events", entity="ledger")
+
+
+def _check_witness(report: Report, witness: dict | None, roots: dict[int, bytes], log_size: int) -> None:
+    if not witness or witness.get("origin") != report.origin:
+        return
+    size = int(witness["size"])
+    if size > log_size:
+        report.add(
+            "log-rolled-back",
+            f"a checkpoint of {size} events was seen before, but the log now has {log_size}",
+            entity="ledger",
+            event=log_size + 1,
+        )
+    elif roots.get(size, b"").hex() != witness["root"]:
+        report.add(
+            "log-forked",
+            f"events 1..{size} differ from the checkpoint witnessed earlier",
+            entity="ledger",
+            event=size,
+        )
+
+
+def _in_scope(table: str, row: dict[str, Any], scope: Scope, model_runs: set[str]) -> bool:
+    if scope.run_id:
+        return row.get("run_uuid") == scope.run_id or (
+            table == "inputs" and row.get("destination_id") == scope.run_id
+        )
+    if scope.model:
+        name, version = scope.model
+        if table in ("model_versions", "model_version_tags"):
+            return row.get("name") == name and str(row.get("version")) == version
+        if table in ("registered_models", "registered_model_tags", "registered_model_aliases"):
+            return row.get("name") == name
+        return row.get("run_uuid") in model_runs
+    return True
+
+
+def _identity(table: capture.TableInfo, row: dict[str, Any]) -> tuple:
+    """Primary key without value columns, to pair a missing row with its edited twin."""
+    return tuple(
+        row.get(c) for c in table.primary_key if c not in table.float_columns and c != "is_nan"
+    )
+
+
+def _check_state(
+    conn: sa.engine.Connection,
+    dialect: str,
+    report: Report,
+    tables: dict[str, capture.TableInfo],
+    expected: dict[str, dict[tuple, tuple[dict[str, Any], int]]],
+    scope: Scope,
+) -> None:
+    model_runs: set[str] = set()
+    if scope.model:
+        model_runs = {
+            str(row.get("run_id"))
+            for row, _ in expected.get("model_versions", {}).values()
+            if row.get("name") == scope.model[0] and str(row.get("version")) == scope.model[1]
+        }
+    for name, table in tables.items():
+        if not table.columns:
+            continue
+        want = {pk: v for pk, v in expected.get(name, {}).items() if _in_scope(name, v[0], scope, model_runs)}
+        have = {}
+        for row in capture.read_table(conn, dialect, table):
+            if _in_scope(name, row, scope, model_runs):
+                have[capture.primary_key_of(table, row)] = row
+        report.rows += len(have)
+        if name == "runs":
+            report.runs = len(have)
+        missing = {pk: want[pk] for pk in want.keys() - have.keys()}
+        extra = {pk: have[pk] for pk in have.keys() - want.keys()}
+        twins = {_identity(table, row): pk for pk, row in extra.items()}
+        for pk, (row, seq) in sorted(missing.items(), key=lambda item: item[1][1]):
+            twin = twins.pop(_identity(table, row), None) if len(table.primary_key) > 1 else None
+            if twin is not None and twin in extra:
+                _report_changed(report, name, row, extra.pop(twin), seq)
+            else:
+                report.add(
+                    "row-deleted",
+                    f"{name} row {_pk_text(table, row)} recorded by the ledger is missing",
+                    entity=_entity_label(name, row),
+                    field=name,
+                    event=seq,
+                )
+        for pk, row in extra.items():
+            report.add(
+                "row-inserted",
+                f"{name} row {_pk_text(table, row)} is not in the ledger",
+                entity=_entity_label(name, row),
+                field=name,
+            )
+        for pk in want.keys() & have.keys():
+            row, seq = want[pk]
+            if row != have[pk]:
+                _report_changed(report, name, row, have[pk], seq)
+
+
+def _pk_text(table: capture.TableInfo, row: dict[str, Any]) -> str:
+    return "(" + ", ".join(f"{c}={row.get(c)!r}" for c in table.primary_key) + ")"
+
+
+def _report_changed(report: Report, table: str, want: dict[str, Any], have: dict[str, Any], seq: int) -> None:
+    for column in sorted(set(want) | set(have)):
+        if want.get(column) != have.get(column):
+            key = want.get("key") or want.get("name") or want.get("alias")
+            label = f"{table}.{column}" + (f"[{key}]" if key is not None and column != "key" else "")
+            report.add(
+                "value-changed",
+                f"{label} is {have.get(column)!r}, the ledger recorded {want.get(column)!r}",
+                entity=_entity_label(table, want),
+                field=label,
+                event=seq,
+            )
+
+
+def _check_bypass(
+    conn: sa.engine.Connection, dialect: str, report: Report, tables: list[capture.TableInfo]
+) -> None:
+    leftovers = capture.leftover_changes(conn)
+    if leftovers:
+        kinds = sorted({f"{op} {tbl}" for tbl, op in leftovers})
+        report.add(
+            "write-bypassed-ledger",
+            f"{len(leftovers)} captured change(s) were committed without a ledger event: "
+            + ", ".join(kinds[:8]),
+            entity="ledger",
+        )
+    missing = capture.trigger_names(dialect, tables) - set(capture.existing_triggers(conn, dialect))
+    if missing:
+        report.add(
+            "capture-disabled",
+            f"{len(missing)} capture trigger(s) are missing, e.g. {sorted(missing)[0]}",
+            entity="ledger",
+        )
