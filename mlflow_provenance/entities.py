@@ -49,7 +49,11 @@ def entity_of_row(table: str, row: dict[str, Any]) -> tuple[str, str] | None:
     if rule is None:
         return None
     kind, cols = rule
-    if table == "inputs" and row.get("destination_type") != "RUN":
+    if table == "inputs":
+        # dataset -> run (an input) or run -> logged model (an output): the run's chain.
+        for side in ("destination", "source"):
+            if row.get(f"{side}_type") == "RUN":
+                return "run", str(row.get(f"{side}_id"))
         return None
     return kind, "/".join(str(row.get(c)) for c in cols)
 

@@ -362,8 +362,8 @@ def load_signing_key(path: str | os.PathLike[str], name: str = DEFAULT_KEY_NAME)
         ) from None
     if not isinstance(private, Ed25519PrivateKey):
         raise ConfigurationError(
-            f"signing key file {target} holds a {type(private).__name__.lstrip('_')} "
-            f"key, not Ed25519; {_KEY_FIX}"
+            f"signing key file {target} holds a key of type {type(private).__name__}, "
+            f"not Ed25519; {_KEY_FIX}"
         )
     return SigningKey(private, name)
 

@@ -127,13 +127,13 @@ def _unnamed_operation(changes: list[capture.Change]) -> str:
 
 # --- SQLAlchemy listeners ---------------------------------------------------------------------
 
-_installed_engines: set[int] = set()
+_LISTENING = "_mlflow_provenance_listening"
 
 
 def _install_listeners(engine: sa.engine.Engine) -> None:
-    if id(engine) in _installed_engines:
+    if getattr(engine, _LISTENING, False):
         return
-    _installed_engines.add(id(engine))
+    setattr(engine, _LISTENING, True)
     dialect = capture.dialect_of(engine)
 
     @event.listens_for(engine, "before_cursor_execute")

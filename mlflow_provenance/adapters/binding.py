@@ -14,6 +14,7 @@ import functools
 import inspect
 import logging
 import threading
+import weakref
 from typing import Any, Callable, Iterator
 
 import sqlalchemy as sa
@@ -45,7 +46,7 @@ WRITES_DESPITE_NAME = frozenset({"get_or_create_user_queue"})
 ENGINES: dict[str, sa.engine.Engine] = {}
 ENGINES_LOCK = threading.Lock()
 
-_recorders: dict[int, Recorder] = {}
+_recorders: weakref.WeakKeyDictionary[sa.engine.Engine, Recorder] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -72,7 +73,7 @@ def recorder_for(engine: sa.engine.Engine) -> Recorder:
         ConfigurationError: no usable signing key, unsupported database, newer ledger format.
     """
     with _lock:
-        recorder = _recorders.get(id(engine))
+        recorder = _recorders.get(engine)
         if recorder is not None:
             return recorder
         key = config.resolve_signing_key(server=config.is_server_process())
@@ -88,8 +89,16 @@ def recorder_for(engine: sa.engine.Engine) -> Recorder:
             genesis = append_genesis(conn, recorder.writer, current_actor())
         if genesis is not None and genesis.checkpoint_note:
             _witness(origin, genesis.checkpoint_note)
-        _recorders[id(engine)] = recorder
+        _recorders[engine] = recorder
         return recorder
+
+
+def dispose_engines() -> None:
+    """Close every provenance engine of this process (tests, and dropping a database)."""
+    with ENGINES_LOCK:
+        for engine in ENGINES.values():
+            engine.dispose()
+        ENGINES.clear()
 
 
 def _witness(origin: str, note: str) -> None:

@@ -22,6 +22,7 @@ from mlflow_provenance.adapters.binding import (
     bind_sessions, record_write_methods,
     recorder_for,
 )
+from mlflow_provenance.recorder import operation
 from mlflow_provenance.uri import inner_uri
 
 _SERVER_ARTIFACT_ROOT_ENV_VAR = "_MLFLOW_SERVER_ARTIFACT_ROOT"
@@ -53,7 +54,8 @@ class ProvenanceTrackingStore(SqlAlchemyStore):
         # the first write (the default experiment): bind the ledger here.
         self.recorder = recorder_for(self.engine)
         bind_sessions(self, self.recorder)
-        super()._initialize_store_state()
+        with operation("create_default_experiment"):
+            super()._initialize_store_state()
 
 
 def _run_end(run_id: str, run_status: Any = None, *args: Any, **kwargs: Any) -> str | None:

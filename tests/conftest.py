@@ -1,0 +1,116 @@
+"""Shared fixtures: an isolated provenance home per test, SQLite and PostgreSQL stores.
+
+PostgreSQL tests need the server on 127.0.0.1:5432 (trust auth). Where it is not running
+they skip with that reason — except in CI (``CI=true``), where its absence fails the run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import uuid
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+PG_HOST = os.environ.get("PROVENANCE_TEST_PG_HOST", "127.0.0.1")
+PG_ADMIN_URI = f"postgresql://postgres@{PG_HOST}:5432/postgres"
+
+
+def _postgres_or_skip() -> None:
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(PG_ADMIN_URI)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI requires PostgreSQL on {PG_HOST}:5432, but: {exc}")
+        pytest.skip(f"PostgreSQL is not reachable on {PG_HOST}:5432 ({type(exc).__name__})")
+
+
+@pytest.fixture(autouse=True)
+def provenance_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own key, witness and MLflow state."""
+    home = tmp_path / "provenance-home"
+    monkeypatch.setenv("MLFLOW_PROVENANCE_HOME", str(home))
+    for name in ("MLFLOW_PROVENANCE_KEY", "MLFLOW_PROVENANCE_KEYRING", "MLFLOW_PROVENANCE_POLICY",
+                 "MLFLOW_PROVENANCE_MODE", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield home
+    try:
+        import mlflow
+
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+    except ImportError:
+        pass
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path: Path) -> str:
+    return f"provenance+sqlite:///{tmp_path}/mlflow.db"
+
+
+@pytest.fixture
+def postgres_uri() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards."""
+    _postgres_or_skip()
+    import sqlalchemy as sa
+
+    name = f"prov_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URI, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield f"provenance+postgresql://postgres@{PG_HOST}:5432/{name}"
+    from mlflow_provenance.adapters.binding import dispose_engines
+
+    dispose_engines()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        )
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_uri(request: pytest.FixtureRequest) -> str:
+    """A provenance store URI, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_uri")
+    return request.getfixturevalue("postgres_uri")
+
+
+def inner_db_uri(store_uri: str) -> str:
+    """The SQLAlchemy URI behind a provenance URI, for tampering behind MLflow's back."""
+    return store_uri[len("provenance+"):]
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    """Run ``mlflow-provenance ARGS`` in-process; return (exit code, stdout)."""
+    from mlflow_provenance.cli import main
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(list(args))
+    return code, out.getvalue()
+
+
+@pytest.fixture
+def verify() -> Callable[..., tuple[int, dict[str, Any]]]:
+    """``verify(uri, *extra_args)`` → (exit code, JSON report) via the real CLI."""
+
+    def _verify(uri: str, *extra: str) -> tuple[int, dict[str, Any]]:
+        code, out = run_cli("verify", "--tracking-uri", uri, "--json", *extra)
+        return code, (json.loads(out) if out.strip() else {})
+
+    return _verify
