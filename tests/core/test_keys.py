@@ -216,6 +216,18 @@ def test_load_unreadable(tmp_path: Path) -> None:
         load_signing_key(path)
 
 
+def test_load_read_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Runs even as root, where chmod cannot make a file unreadable.
+    path = _write(tmp_path / "k.pem", _pem(Ed25519PrivateKey.generate()))
+
+    def deny(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", deny)
+    with pytest.raises(ConfigurationError, match=f"cannot read signing key file {path}"):
+        load_signing_key(path)
+
+
 def test_errors_never_contain_key_material(tmp_path: Path) -> None:
     pem_lines = _pem(Ed25519PrivateKey.generate()).splitlines()
     body = pem_lines[1].decode()
