@@ -1,16 +1,9 @@
-"""Ed25519 signing keys, public keys and keyrings.
+"""Ed25519 keys: named public keys (C2SP signed-note verifier keys, https://c2sp.org/signed-note),
+signing keys kept in 0600 PKCS#8 PEM files, and keyrings of trusted keys with validity windows.
 
-* :class:`PublicKey` — a named Ed25519 public key, with the C2SP signed-note
-  verifier-key encoding (https://c2sp.org/signed-note, "Verifier keys").
-* :class:`SigningKey` — a named Ed25519 private key. Its ``repr`` and every error
-  message in this module show only the name and key id, never key material.
-* :func:`write_signing_key` / :func:`load_signing_key` — PKCS#8 PEM files, mode 0600.
-* :class:`Keyring` — the trusted public keys, each with an optional validity
-  window; :func:`load_keyring` / :func:`dump_keyring` read and write it as YAML/JSON.
-
-Two identifiers name a key: :attr:`PublicKey.key_id`, the hex SHA-256 of the raw
-public key (this package's stable id), and :attr:`PublicKey.note_key_hash`, the
-4-byte signed-note key hash that appears on checkpoint signature lines.
+A key has two identifiers: :attr:`PublicKey.key_id`, the hex SHA-256 of the raw public key
+(this package's stable id), and :attr:`PublicKey.note_key_hash`, the 4-byte signed-note key
+hash on checkpoint signature lines. Reprs and error messages never show private key material.
 """
 
 from __future__ import annotations
@@ -32,26 +25,14 @@ from typing import Any
 import yaml
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from mlflow_provenance.errors import ConfigurationError, FormatError, SignatureError
 
 __all__ = [
-    "DEFAULT_KEY_NAME",
-    "Keyring",
-    "KeyringEntry",
-    "PublicKey",
-    "SigningKey",
-    "check_key_name",
-    "dump_keyring",
-    "generate_signing_key",
-    "load_keyring",
-    "load_signing_key",
-    "write_signing_key",
-]
+    "DEFAULT_KEY_NAME", "Keyring", "KeyringEntry", "PublicKey", "SigningKey", "check_key_name",
+    "dump_keyring", "generate_signing_key", "load_keyring", "load_signing_key", "write_signing_key",
+]  # fmt: skip
 
 DEFAULT_KEY_NAME = "mlflow-provenance"
 #: C2SP signed-note: the signature-type identifier byte of Ed25519.
@@ -64,10 +45,7 @@ _KEY_FIX = (
 
 
 def check_key_name(name: str) -> None:
-    """Check a key name against the signed-note rules.
-
-    C2SP signed-note: a key name is non-empty and contains no Unicode whitespace
-    and no ``+``.
+    """Check a key name: C2SP signed-note names are non-empty, without whitespace or ``+``.
 
     Raises:
         FormatError: the name breaks those rules.
@@ -75,10 +53,7 @@ def check_key_name(name: str) -> None:
     if not isinstance(name, str) or not name:
         raise FormatError("a key name must be a non-empty string")
     if "+" in name or any(c.isspace() for c in name):
-        raise FormatError(
-            f"key name {name!r} is invalid: signed-note key names may not contain "
-            "'+' or whitespace"
-        )
+        raise FormatError(f"key name {name!r} is invalid: it may not contain '+' or whitespace")
 
 
 @dataclass(frozen=True)
@@ -117,47 +92,36 @@ class PublicKey:
         """Parse a C2SP signed-note verifier key (see :meth:`vkey`).
 
         Raises:
-            FormatError: the text is not ``name+hash+key``, the name is invalid, the
-                hash is not 8 lowercase hex digits, the key is not canonical base64
-                of 0x01 followed by 32 bytes, or the hash does not match the name
-                and key.
+            FormatError: not ``name+hash+key``; a bad name, hash, base64, signature type
+                or key length; or a hash that does not match the name and key.
         """
         if not isinstance(text, str):
             raise FormatError("a verifier key must be a string")
         parts = text.split("+", 2)  # base64 may itself contain '+'
         if len(parts) != 3:
-            raise FormatError(
-                f"verifier key {text!r} must have the form NAME+KEYHASH+BASE64KEY"
-            )
+            raise FormatError(f"verifier key {text!r} must have the form NAME+KEYHASH+BASE64KEY")
         name, hash_hex, material = parts
         check_key_name(name)
         if not _HEX8.fullmatch(hash_hex):
-            raise FormatError(
-                f"verifier key for {name!r}: key hash {hash_hex!r} must be 8 lowercase "
-                "hex digits"
-            )
+            raise FormatError(f"verifier key {name!r}: hash {hash_hex!r} is not 8 lowercase hex")
         try:
             decoded = base64.b64decode(material, validate=True)
         except (binascii.Error, ValueError):
             decoded = b""
         if not decoded or base64.b64encode(decoded).decode("ascii") != material:
-            raise FormatError(f"verifier key for {name!r}: key is not valid base64")
+            raise FormatError(f"verifier key {name!r}: the key is not valid base64")
         if decoded[0] != _ALG_ED25519:
             raise FormatError(
-                f"verifier key for {name!r}: signature type 0x{decoded[0]:02x} is not "
-                "supported (only 0x01, Ed25519)"
+                f"verifier key {name!r}: signature type 0x{decoded[0]:02x} is not supported "
+                "(only 0x01, Ed25519)"
             )
         if len(decoded) != 33:
-            raise FormatError(
-                f"verifier key for {name!r}: an Ed25519 key is 32 bytes, found "
-                f"{len(decoded) - 1}"
-            )
+            raise FormatError(f"verifier key {name!r}: Ed25519 keys are 32 bytes, not {len(decoded) - 1}")
         key = cls(name, decoded[1:])
         if key.note_key_hash.hex() != hash_hex:
             raise FormatError(
-                f"verifier key for {name!r}: key hash {hash_hex} does not match the name "
-                f"and key (expected {key.note_key_hash.hex()}); the key was altered or "
-                "mistyped"
+                f"verifier key {name!r}: hash {hash_hex} does not match the name and key "
+                f"(expected {key.note_key_hash.hex()}); the key was altered or mistyped"
             )
         return key
 
@@ -184,9 +148,7 @@ class SigningKey:
     def __init__(self, private_key: Ed25519PrivateKey, name: str = DEFAULT_KEY_NAME) -> None:
         """Wrap ``private_key`` under ``name``.
 
-        Raises:
-            ConfigurationError: ``private_key`` is not an Ed25519 private key.
-            FormatError: ``name`` is not a valid signed-note key name.
+        Raises ConfigurationError for a non-Ed25519 key, FormatError for an invalid name.
         """
         if not isinstance(private_key, Ed25519PrivateKey):
             raise ConfigurationError("a signing key must be an Ed25519 private key")
@@ -217,16 +179,11 @@ class SigningKey:
 
     def private_pem(self) -> bytes:
         """The private key as unencrypted PKCS#8 PEM. Handle with care."""
-        return self._private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        pkcs8, pem = serialization.PrivateFormat.PKCS8, serialization.Encoding.PEM
+        return self._private.private_bytes(pem, pkcs8, serialization.NoEncryption())
 
     def __repr__(self) -> str:
         return f"SigningKey(name={self.name!r}, key_id={self.key_id!r})"
-
-    __str__ = __repr__
 
     def __reduce__(self) -> Any:
         raise TypeError("SigningKey cannot be pickled; load it from its key file instead")
@@ -244,63 +201,41 @@ def generate_signing_key(name: str = DEFAULT_KEY_NAME) -> SigningKey:
 def write_signing_key(key: SigningKey, path: str | os.PathLike[str]) -> None:
     """Write ``key`` to ``path`` as unencrypted PKCS#8 PEM with mode 0600.
 
-    The file is written to a temporary file in the same directory and then linked
-    into place, so ``path`` never exists half-written and is never readable by
-    others.
+    The PEM goes to a 0600 temporary file in the same directory, which is then
+    hard-linked into place: ``path`` never exists half-written, never with looser
+    permissions, and an existing file is never replaced.
 
     Raises:
-        ConfigurationError: ``path`` already exists (it is never overwritten), or
-            its directory is missing or not writable.
+        ConfigurationError: ``path`` already exists, or its directory is missing or
+            not writable.
     """
     target = Path(path)
+    refuse = f"refusing to overwrite existing file {target}; choose another path or remove it"
     if target.exists() or target.is_symlink():
-        raise ConfigurationError(
-            f"refusing to overwrite existing file {target}; choose another path or "
-            "remove the old key first"
-        )
-    directory = target.parent
-    if not directory.is_dir():
-        raise ConfigurationError(
-            f"cannot write key file {target}: directory {directory} does not exist"
-        )
-    pem = key.private_pem()
+        raise ConfigurationError(refuse)
+    if not target.parent.is_dir():
+        raise ConfigurationError(f"cannot write key file {target}: its directory does not exist")
+    tmp_name = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=".mlflow-provenance-key-", dir=directory)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot write key file {target}: {exc.strerror or exc}"
-        ) from None
-    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=".mlflow-provenance-key-", dir=target.parent)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key.private_pem())
+            handle.flush()
+            os.fsync(handle.fileno())
         try:
-            if hasattr(os, "fchmod"):
-                os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except BaseException:
-            os.unlink(tmp_name)
-            raise
-        try:
-            # link() fails if the target appeared meanwhile: never overwrite a key.
-            os.link(tmp_name, target)
+            os.link(tmp_name, target)  # fails if the target appeared meanwhile
         except FileExistsError:
-            raise ConfigurationError(
-                f"refusing to overwrite existing file {target}; choose another path "
-                "or remove the old key first"
-            ) from None
-        except OSError:
+            raise ConfigurationError(refuse) from None
+        except OSError:  # a filesystem without hard links
             if target.exists():
-                raise ConfigurationError(
-                    f"refusing to overwrite existing file {target}"
-                ) from None
-            os.replace(tmp_name, target)  # filesystems without hard links
+                raise ConfigurationError(refuse) from None
+            os.replace(tmp_name, target)
     except OSError as exc:
-        raise ConfigurationError(
-            f"cannot write key file {target}: {exc.strerror or exc}"
-        ) from None
+        raise ConfigurationError(f"cannot write key file {target}: {exc.strerror or exc}") from None
     finally:
-        if os.path.exists(tmp_name):
+        if tmp_name and os.path.exists(tmp_name):
             os.unlink(tmp_name)
 
 
@@ -311,59 +246,47 @@ def load_signing_key(path: str | os.PathLike[str], name: str = DEFAULT_KEY_NAME)
         ConfigurationError: the file is missing, unreadable, readable by group or
             others (POSIX; fail closed), not PEM, corrupt, encrypted, or not an
             Ed25519 key. The message names the path and the fix and never contains
-            key material.
+            key material (the underlying exception is not chained either).
         FormatError: ``name`` is not a valid signed-note key name.
     """
     check_key_name(name)
     target = Path(path)
+    where = f"signing key file {target}"
+    encrypted = (
+        f"{where} is encrypted; mlflow-provenance needs an unencrypted PKCS#8 key "
+        "protected by file permissions (chmod 600)"
+    )
     try:
         info = target.stat()
-    except FileNotFoundError:
-        raise ConfigurationError(f"signing key file {target} does not exist; {_KEY_FIX}") from None
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot read signing key file {target}: {exc.strerror or exc}; check the "
-            "path and its permissions"
-        ) from None
-    if not stat.S_ISREG(info.st_mode):
-        raise ConfigurationError(f"signing key path {target} is not a regular file; {_KEY_FIX}")
-    if os.name == "posix" and info.st_mode & 0o077:
-        raise ConfigurationError(
-            f"signing key file {target} is readable by group or others (mode "
-            f"{stat.S_IMODE(info.st_mode):04o}); run chmod 600 {target}"
-        )
-    try:
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigurationError(f"{where} is not a regular file; {_KEY_FIX}")
+        if os.name == "posix" and info.st_mode & 0o077:
+            raise ConfigurationError(
+                f"{where} is accessible by group or others (mode "
+                f"{stat.S_IMODE(info.st_mode):04o}); run chmod 600 {target}"
+            )
         data = target.read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(f"{where} does not exist; {_KEY_FIX}") from None
     except OSError as exc:
         raise ConfigurationError(
-            f"cannot read signing key file {target}: {exc.strerror or exc}; check its "
-            "permissions (it must be readable by you and nobody else: chmod 600)"
+            f"cannot read {where}: {exc.strerror or exc}; it must be readable by you "
+            "and nobody else (chmod 600)"
         ) from None
     if b"-----BEGIN" not in data:
-        raise ConfigurationError(
-            f"signing key file {target} is not a PEM file; {_KEY_FIX}"
-        )
+        raise ConfigurationError(f"{where} is not a PEM file; {_KEY_FIX}")
     if b"ENCRYPTED" in data:
-        raise ConfigurationError(
-            f"signing key file {target} is encrypted; mlflow-provenance needs an "
-            "unencrypted PKCS#8 key protected by file permissions (chmod 600)"
-        )
+        raise ConfigurationError(encrypted)
     try:
         private = serialization.load_pem_private_key(data, password=None)
     except TypeError:
-        raise ConfigurationError(
-            f"signing key file {target} is encrypted; mlflow-provenance needs an "
-            "unencrypted PKCS#8 key protected by file permissions (chmod 600)"
-        ) from None
+        raise ConfigurationError(encrypted) from None
     except (ValueError, UnsupportedAlgorithm):
-        # The underlying message is deliberately dropped: never echo key bytes.
-        raise ConfigurationError(
-            f"signing key file {target} is corrupt or not a PKCS#8 private key; {_KEY_FIX}"
-        ) from None
+        # The library's message is dropped on purpose: never echo key bytes.
+        raise ConfigurationError(f"{where} is corrupt or not a PKCS#8 private key; {_KEY_FIX}") from None
     if not isinstance(private, Ed25519PrivateKey):
         raise ConfigurationError(
-            f"signing key file {target} holds a key of type {type(private).__name__}, "
-            f"not Ed25519; {_KEY_FIX}"
+            f"{where} holds a key of type {type(private).__name__}, not Ed25519; {_KEY_FIX}"
         )
     return SigningKey(private, name)
 
@@ -394,11 +317,7 @@ class KeyringEntry:
             )
 
     def valid_at(self, when: datetime) -> bool:
-        """Whether ``when`` lies within ``[not_before, not_after]``.
-
-        Raises:
-            ConfigurationError: ``when`` is naive (has no timezone).
-        """
+        """Whether ``when`` lies in ``[not_before, not_after]``; ConfigurationError if naive."""
         _check_instant(when, "when")
         if self.not_before is not None and when < self.not_before:
             return False
@@ -409,11 +328,7 @@ class Keyring:
     """The set of public keys trusted to sign checkpoints and records."""
 
     def __init__(self, entries: Iterable[KeyringEntry] = ()) -> None:
-        """A keyring holding ``entries``.
-
-        Raises:
-            ConfigurationError: the same key appears twice.
-        """
+        """A keyring holding ``entries``; raises ConfigurationError if a key appears twice."""
         self._entries: list[KeyringEntry] = []
         for entry in entries:
             self._insert(entry)
@@ -440,9 +355,7 @@ class Keyring:
     ) -> KeyringEntry:
         """Trust ``public_key`` within ``[not_before, not_after]`` and return its entry.
 
-        Raises:
-            ConfigurationError: the key is already trusted, a bound is naive, or
-                ``not_after`` precedes ``not_before``.
+        Raises ConfigurationError: key already trusted, naive bound, or not_after < not_before.
         """
         entry = KeyringEntry(public_key, not_before, not_after)
         self._insert(entry)
@@ -455,18 +368,12 @@ class Keyring:
 
     def find(self, name: str, note_key_hash: bytes) -> list[KeyringEntry]:
         """Entries whose key has this signed-note ``name`` and 4-byte key hash."""
-        return [
-            e
-            for e in self._entries
-            if e.public_key.name == name and e.public_key.note_key_hash == note_key_hash
-        ]
+        key = (name, note_key_hash)
+        return [e for e in self._entries if (e.public_key.name, e.public_key.note_key_hash) == key]
 
     def entry_for_key_id(self, key_id: str) -> KeyringEntry | None:
         """The entry whose :attr:`PublicKey.key_id` is ``key_id``, or None."""
-        for e in self._entries:
-            if e.public_key.key_id == key_id:
-                return e
-        return None
+        return next((e for e in self._entries if e.public_key.key_id == key_id), None)
 
     def valid_at(self, entry: KeyringEntry, when: datetime) -> bool:
         """Whether ``entry``'s key may sign at ``when`` (see :meth:`KeyringEntry.valid_at`)."""
@@ -500,37 +407,30 @@ def _parse_instant(value: Any, field: str, where: str) -> datetime | None:
             value = datetime.fromisoformat(value)
         except ValueError:
             raise FormatError(
-                f"{where}: {field} {value!r} is not an ISO 8601 timestamp; write it like "
-                "2026-01-01T00:00:00Z"
+                f"{where}: {field} {value!r} is not an ISO 8601 timestamp like 2026-01-01T00:00:00Z"
             ) from None
     if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise FormatError(
-            f"{where}: {field} {value!r} must be a timestamp with a timezone, like "
-            "2026-01-01T00:00:00Z"
-        )
+        raise FormatError(f"{where}: {field} {value!r} needs a timezone, as in 2026-01-01T00:00:00Z")
     return value.astimezone(timezone.utc)
 
 
 def load_keyring(path: str | os.PathLike[str]) -> Keyring:
-    """Load a keyring file (YAML, or JSON when the name ends in ``.json``).
-
-    The format is ``{"keys": [{"vkey": "...", "not_before": "2026-01-01T00:00:00Z",
-    "not_after": null}]}``; the two bounds are optional.
+    """Load a keyring file: YAML (JSON when named ``*.json``) of the form
+    ``{"keys": [{"vkey": "...", "not_before": "2026-01-01T00:00:00Z", "not_after": null}]}``.
 
     Raises:
         ConfigurationError: the file is missing or unreadable.
-        FormatError: the file is not valid YAML/JSON, lacks ``keys``, has an
-            unknown field, a bad ``vkey`` or timestamp, ``not_after`` before
-            ``not_before``, a duplicate key, or no keys at all (an empty keyring
-            trusts nothing). Messages name the path, what is wrong, and the fix.
+        FormatError: invalid YAML/JSON, no ``keys`` list, unknown fields, a bad vkey or
+            timestamp, not_after < not_before, a duplicate key, or no keys at all (an
+            empty keyring trusts nothing). Messages name the path, the problem and the fix.
     """
     target = Path(path)
     try:
         text = target.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigurationError(
-            f"keyring file {target} does not exist; create it with "
-            "`mlflow-provenance keyring` or point MLFLOW_PROVENANCE_KEYRING at one"
+            f"keyring file {target} does not exist; check the path, or create it listing the "
+            "vkey printed by `mlflow-provenance keygen`"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"cannot read keyring file {target}: {exc}") from None
@@ -558,10 +458,7 @@ def load_keyring(path: str | os.PathLike[str]) -> Keyring:
             raise FormatError(f"{where}: each key must be a mapping with a 'vkey' field")
         unknown = set(item) - {"vkey", "not_before", "not_after"}
         if unknown:
-            raise FormatError(
-                f"{where}: unknown fields {sorted(unknown)}; allowed are vkey, "
-                "not_before, not_after"
-            )
+            raise FormatError(f"{where}: unknown fields {sorted(unknown)}; use vkey, not_before, not_after")
         try:
             public_key = PublicKey.from_vkey(item["vkey"])
         except FormatError as exc:

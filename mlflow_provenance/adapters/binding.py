@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator
 import sqlalchemy as sa
 
 from mlflow_provenance import config, ledger_schema
+from mlflow_provenance.keys import SigningKey
 from mlflow_provenance.ledger import LedgerWriter, append_genesis
 from mlflow_provenance.recorder import Recorder, operation
 
@@ -66,8 +67,20 @@ def public_write_methods(cls: type) -> list[str]:
     return sorted(names)
 
 
-def recorder_for(engine: sa.engine.Engine) -> Recorder:
-    """The recorder of ``engine``, creating the ledger schema and key on first use.
+def signing_key() -> SigningKey:
+    """The checkpoint signing key for a store being built in this process.
+
+    Resolved before the store touches the database, so a misconfigured key leaves the
+    database untouched.
+
+    Raises:
+        ConfigurationError: see :func:`mlflow_provenance.config.resolve_signing_key`.
+    """
+    return config.resolve_signing_key(server=config.is_server_process())
+
+
+def recorder_for(engine: sa.engine.Engine, key: SigningKey) -> Recorder:
+    """The recorder of ``engine``, creating the ledger schema on first use.
 
     Raises:
         ConfigurationError: no usable signing key, unsupported database, newer ledger format.
@@ -76,7 +89,6 @@ def recorder_for(engine: sa.engine.Engine) -> Recorder:
         recorder = _recorders.get(engine)
         if recorder is not None:
             return recorder
-        key = config.resolve_signing_key(server=config.is_server_process())
         meta = ledger_schema.ensure_schema(engine)
         origin = meta["origin"]
         recorder = Recorder(

@@ -14,6 +14,7 @@ from mlflow_provenance.adapters.binding import (
     ENGINES_LOCK,
     bind_sessions, record_write_methods,
     recorder_for,
+    signing_key,
 )
 from mlflow_provenance.uri import inner_uri
 
@@ -31,8 +32,9 @@ class ProvenanceRegistryStore(SqlAlchemyStore):
     def __init__(self, store_uri: str, read_db_uri: str | None = None) -> None:
         self.provenance_uri = store_uri
         db_uri = inner_uri(store_uri) if store_uri.startswith("provenance+") else store_uri
+        key = signing_key()
         super().__init__(db_uri)
-        self.recorder = recorder_for(self.engine)
+        self.recorder = recorder_for(self.engine, key)
         bind_sessions(self, self.recorder)
 
 

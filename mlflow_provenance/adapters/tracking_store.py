@@ -21,6 +21,7 @@ from mlflow_provenance.adapters.binding import (
     ENGINES_LOCK,
     bind_sessions, record_write_methods,
     recorder_for,
+    signing_key,
 )
 from mlflow_provenance.recorder import operation
 from mlflow_provenance.uri import inner_uri
@@ -47,12 +48,13 @@ class ProvenanceTrackingStore(SqlAlchemyStore):
             default_artifact_root = os.environ.get(
                 _SERVER_ARTIFACT_ROOT_ENV_VAR, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
             )
+        self._signing_key = signing_key()
         super().__init__(db_uri, default_artifact_root)
 
     def _initialize_store_state(self) -> None:
         # Called by SqlAlchemyStore.__init__ once the engine and sessions exist, before
         # the first write (the default experiment): bind the ledger here.
-        self.recorder = recorder_for(self.engine)
+        self.recorder = recorder_for(self.engine, self._signing_key)
         bind_sessions(self, self.recorder)
         with operation("create_default_experiment"):
             super()._initialize_store_state()

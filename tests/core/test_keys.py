@@ -203,7 +203,7 @@ def test_load_errors_name_path_and_fix(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660])
 def test_load_refuses_group_or_world_readable(tmp_path: Path, mode: int) -> None:
     path = _write(tmp_path / "k.pem", _pem(Ed25519PrivateKey.generate()), mode)
-    with pytest.raises(ConfigurationError, match=f"chmod 600 {path}"):
+    with pytest.raises(ConfigurationError, match=f"group or others.*chmod 600 {path}"):
         load_signing_key(path)
 
 

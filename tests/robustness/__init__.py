@@ -1,0 +1,1 @@
+"""Robustness tests: crash atomicity, concurrent writers, random API sequences."""

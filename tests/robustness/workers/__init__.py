@@ -1,0 +1,1 @@
+"""Helper scripts the robustness tests launch as subprocesses (run as files, not imported)."""
