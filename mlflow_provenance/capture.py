@@ -71,15 +71,28 @@ class TableInfo:
 
 @dataclass(frozen=True)
 class Change:
-    """One captured row change: ``op`` is ``I``, ``U`` or ``D``; rows are decoded JSON objects."""
+    """One captured row change.
+
+    ``op`` is ``I``, ``U`` or ``D``; ``old_text``/``new_text`` are the rows as the
+    database rendered them (JSON object text), kept verbatim: events store them as
+    strings, which keeps canonical encoding cheap and the evidence byte-exact.
+    """
 
     table: str
     op: str
-    old: dict[str, Any] | None
-    new: dict[str, Any] | None
+    old_text: str | None
+    new_text: str | None
+
+    @property
+    def old(self) -> dict[str, Any] | None:
+        return json.loads(self.old_text) if self.old_text is not None else None
+
+    @property
+    def new(self) -> dict[str, Any] | None:
+        return json.loads(self.new_text) if self.new_text is not None else None
 
     def as_json(self) -> list[Any]:
-        return [self.table, self.op, self.old, self.new]
+        return [self.table, self.op, self.old_text, self.new_text]
 
 
 def dialect_of(bind: sa.engine.Engine | sa.engine.Connection) -> str:
@@ -331,11 +344,7 @@ def fold_changes(conn: sa.engine.Connection, dialect: str, mark: int | None) -> 
         if rows:
             conn.exec_driver_sql("DELETE FROM prov_changes WHERE txn = CONNECTION_ID()")
     rows = sorted(rows, key=lambda r: r[0])
-    loads = json.loads
-    return [
-        Change(tbl, op, loads(old) if old is not None else None, loads(new) if new is not None else None)
-        for _, tbl, op, old, new in rows
-    ]
+    return [Change(tbl, op, old, new) for _, tbl, op, old, new in rows]
 
 
 def leftover_changes(conn: sa.engine.Connection) -> list[tuple[str, str]]:

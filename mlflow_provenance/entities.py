@@ -61,7 +61,13 @@ def entity_of_row(table: str, row: dict[str, Any]) -> tuple[str, str] | None:
 def entity_of(op_name: str, changes: Iterable[_ChangeLike]) -> tuple[str, str]:
     """The (type, id) whose chain an event extends; ``("database", "-")`` if none applies."""
     found: dict[str, str] = {}
+    seen_tables: set[str] = set()
     for change in changes:
+        # One row per table decides (all rows of a table in one write share the entity
+        # kind); decoding every row of a 1,000-metric batch would cost more than the rest.
+        if change.table in seen_tables and change.table != "inputs":
+            continue
+        seen_tables.add(change.table)
         row = change.new if change.new is not None else change.old
         entity = entity_of_row(change.table, row or {})
         if entity is not None and entity[0] not in found:

@@ -64,19 +64,50 @@ def event_body(
     prev: str | None,
     payload: dict[str, Any],
 ) -> bytes:
-    """The canonical bytes of an event (the Merkle leaf data and the hashed document)."""
-    return canonical_json(
-        {
-            "v": FORMAT_VERSION,
-            "seq": seq,
-            "entity": {"type": entity_type, "id": entity_id},
-            "op": op,
-            "actor": actor,
-            "time": time,
-            "prev": prev,
-            "payload": payload,
-        }
-    )
+    """The canonical bytes of an event (the Merkle leaf data and the hashed document).
+
+    A payload's ``changes`` — thousands of ``[table, op, old_row_text, new_row_text]``
+    lists of strings for a large batch — is encoded by the C JSON encoder and spliced
+    in: for lists of strings and nulls its output is exactly RFC 8785's (§3.2.2.2
+    escapes only ``"``, ``\\`` and control characters, with lowercase ``\\u00xx``;
+    ``ensure_ascii=False`` keeps everything else as UTF-8). Anything else falls back
+    to :func:`canonical_json`.
+    """
+    envelope = {
+        "v": FORMAT_VERSION,
+        "seq": seq,
+        "entity": {"type": entity_type, "id": entity_id},
+        "op": op,
+        "actor": actor,
+        "time": time,
+        "prev": prev,
+        "payload": payload,
+    }
+    changes = payload.get("changes")
+    if not changes or not _all_string_rows(changes):
+        return canonical_json(envelope)
+    envelope["payload"] = {**payload, "changes": _SPLICE}
+    head, tail = canonical_json(envelope).split(_SPLICE_JSON, 1)
+    encoded = _json_dumps(changes, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return head + encoded.encode("utf-8") + tail
+    except UnicodeEncodeError:
+        return canonical_json({**envelope, "payload": payload})  # raises the precise error
+
+
+_SPLICE = "\x00mlflow-provenance:changes\x00"
+_SPLICE_JSON = json.dumps(_SPLICE).encode()
+_json_dumps = json.dumps
+
+
+def _all_string_rows(changes: list[Any]) -> bool:
+    for change in changes:
+        if type(change) is not list:
+            return False
+        for item in change:
+            if item is not None and type(item) is not str:
+                return False
+    return True
 
 
 class LedgerWriter:
@@ -192,7 +223,11 @@ def append_genesis(conn: sa.engine.Connection, writer: LedgerWriter, actor: str)
         table_rows = list(capture.read_table(conn, dialect, table))
         if table_rows:
             rows[table.name] = table_rows
-    changes = [[name, "I", None, row] for name, table_rows in rows.items() for row in table_rows]
+    changes = [
+        [name, "I", None, json.dumps(row, separators=(",", ":"))]
+        for name, table_rows in rows.items()
+        for row in table_rows
+    ]
     return writer.append(
         conn,
         entity_type="database",

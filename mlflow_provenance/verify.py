@@ -243,7 +243,10 @@ def _apply_changes(
     changes: Iterable[list[Any]],
     seq: int,
 ) -> None:
-    for table_name, op, old, new in changes:
+    loads = json.loads
+    for table_name, op, old_text, new_text in changes:
+        old = loads(old_text) if old_text is not None else None
+        new = loads(new_text) if new_text is not None else None
         table = tables.get(table_name)
         if table is None:
             report.add("table-missing", f"table {table_name} written by the ledger no longer exists", event=seq)

@@ -41,6 +41,9 @@ READ_PREFIXES = (
 )
 #: Public methods that look like reads by name but write.
 WRITES_DESPITE_NAME = frozenset({"get_or_create_user_queue"})
+#: Public methods that neither read nor write the database (pure helpers MLflow calls
+#: once per metric: wrapping them would only add cost).
+NOT_DATABASE_METHODS = frozenset({"sanitize_metric_value"})
 
 #: Engines of the provenance stores, shared by tracking and registry store of one database
 #: and never by a plain MLflow store in the same process.
@@ -53,7 +56,7 @@ _lock = threading.Lock()
 
 def is_write_method(name: str) -> bool:
     """Whether a public store method is treated as a write (and so recorded)."""
-    if name.startswith("_"):
+    if name.startswith("_") or name in NOT_DATABASE_METHODS:
         return False
     return name in WRITES_DESPITE_NAME or not name.startswith(READ_PREFIXES)
 
