@@ -99,6 +99,34 @@ def postgres_uri() -> Iterator[str]:
     admin.dispose()
 
 
+MYSQL_ADMIN_URI = f"mysql+pymysql://root@{PG_HOST}:3306/test"
+
+
+@pytest.fixture
+def mysql_uri() -> Iterator[str]:
+    """A fresh MySQL/MariaDB database, dropped afterwards (MariaDB runs on this machine kind)."""
+    import sqlalchemy as sa
+
+    try:
+        admin = sa.create_engine(MYSQL_ADMIN_URI, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI requires MySQL/MariaDB on {PG_HOST}:3306, but: {exc}")
+        pytest.skip(f"MySQL/MariaDB is not reachable on {PG_HOST}:3306 ({type(exc).__name__})")
+    name = f"prov_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE `{name}`")
+    yield f"provenance+mysql+pymysql://root@{PG_HOST}:3306/{name}"
+    from mlflow_provenance.adapters.binding import dispose_engines
+
+    dispose_engines()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_uri(request: pytest.FixtureRequest) -> str:
     """A provenance store URI, once on SQLite and once on PostgreSQL."""

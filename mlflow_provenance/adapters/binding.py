@@ -177,6 +177,12 @@ def current_actor() -> str:
             return f"anonymous@{request.remote_addr or 'unknown'}"
     except ImportError:  # pragma: no cover - flask ships with mlflow
         pass
+    return _local_user()
+
+
+@functools.lru_cache(maxsize=1)
+def _local_user() -> str:
+    """The MLflow user of this process (MLflow's own rule), looked up once."""
     from mlflow.tracking.context.default_context import _get_user
 
     return _get_user() or "unknown"
