@@ -31,12 +31,7 @@ from mlflow_provenance import merkle
 from mlflow_provenance.canonical import canonical_json
 from mlflow_provenance.checkpoint import Checkpoint, sign_checkpoint
 from mlflow_provenance.keys import SigningKey
-from mlflow_provenance.ledger_schema import (
-    FORMAT_VERSION,
-    prov_checkpoints,
-    prov_events,
-    prov_log,
-)
+from mlflow_provenance.ledger_schema import FORMAT_VERSION, prov_log
 
 
 @dataclass(frozen=True)
@@ -110,12 +105,45 @@ def _all_string_rows(changes: list[Any]) -> bool:
     return True
 
 
+class _Statements:
+    """The writer's SQL, written once per dialect: building SQLAlchemy constructs on
+    every append cost more than executing them (the write path runs on every MLflow write)."""
+
+    def __init__(self, conn: sa.engine.Connection) -> None:
+        p = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
+        self.head = f"SELECT size, frontier FROM prov_log WHERE id = 1{lock}"
+        self.prev = (
+            f"SELECT hash FROM prov_events WHERE entity_type = {p} AND entity_id = {p} "
+            f"ORDER BY seq DESC LIMIT 1"
+        )
+        self.insert_event = (
+            f"INSERT INTO prov_events (seq, entity_type, entity_id, op, hash, body) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
+        )
+        self.update_head = f"UPDATE prov_log SET size = {p}, frontier = {p} WHERE id = 1"
+        self.insert_checkpoint = (
+            f"INSERT INTO prov_checkpoints (size, root, reason, note) VALUES ({p}, {p}, {p}, {p})"
+        )
+
+
 class LedgerWriter:
     """Appends events and checkpoints for one ledger (one database)."""
 
     def __init__(self, origin: str, signing_key: SigningKey) -> None:
         self.origin = origin
         self._key = signing_key
+        self._sql: dict[str, _Statements] = {}
+
+    def _statements(self, conn: sa.engine.Connection) -> _Statements:
+        sql = self._sql.get(conn.dialect.name)
+        if sql is None:
+            sql = self._sql[conn.dialect.name] = _Statements(conn)
+        return sql
+
+    def _head(self, conn: sa.engine.Connection, sql: _Statements) -> merkle.CompactRange:
+        size, frontier = conn.exec_driver_sql(sql.head).one()
+        return merkle.CompactRange.from_json(size, json.loads(frontier))
 
     def append(
         self,
@@ -137,18 +165,10 @@ class LedgerWriter:
         Raises:
             CanonicalizationError: the payload is not encodable as canonical JSON.
         """
-        state = conn.execute(
-            sa.select(prov_log.c.size, prov_log.c.frontier)
-            .where(prov_log.c.id == 1)
-            .with_for_update()
-        ).one()
-        prev = conn.execute(
-            sa.select(prov_events.c.hash)
-            .where(prov_events.c.entity_type == entity_type, prov_events.c.entity_id == entity_id)
-            .order_by(prov_events.c.seq.desc())
-            .limit(1)
-        ).scalar()
-        seq = state.size + 1
+        sql = self._statements(conn)
+        tree = self._head(conn, sql)
+        prev = conn.exec_driver_sql(sql.prev, (entity_type, entity_id)).scalar()
+        seq = tree.size + 1
         body = event_body(
             seq=seq,
             entity_type=entity_type,
@@ -160,46 +180,27 @@ class LedgerWriter:
             payload=payload,
         )
         digest = hashlib.sha256(body).hexdigest()
-        tree = merkle.CompactRange.from_json(state.size, json.loads(state.frontier))
         tree.append(merkle.leaf_hash(body))
-        conn.execute(
-            sa.insert(prov_events).values(
-                seq=seq,
-                entity_type=entity_type,
-                entity_id=entity_id,
-                op=op,
-                hash=digest,
-                body=body.decode("utf-8"),
-            )
+        conn.exec_driver_sql(
+            sql.insert_event, (seq, entity_type, entity_id, op, digest, body.decode("utf-8"))
         )
-        conn.execute(
-            sa.update(prov_log)
-            .where(prov_log.c.id == 1)
-            .values(size=seq, frontier=json.dumps(tree.to_json()))
-        )
+        conn.exec_driver_sql(sql.update_head, (seq, json.dumps(tree.to_json())))
         note = None
         if checkpoint_reason:
-            note = self._checkpoint(conn, tree, checkpoint_reason)
+            note = self._checkpoint(conn, sql, tree, checkpoint_reason)
         return Appended(seq, digest, note)
 
     def checkpoint(self, conn: sa.engine.Connection, reason: str) -> str:
         """Sign and store a checkpoint of the log as it is now; return the signed note."""
-        state = conn.execute(
-            sa.select(prov_log.c.size, prov_log.c.frontier)
-            .where(prov_log.c.id == 1)
-            .with_for_update()
-        ).one()
-        tree = merkle.CompactRange.from_json(state.size, json.loads(state.frontier))
-        return self._checkpoint(conn, tree, reason)
+        sql = self._statements(conn)
+        return self._checkpoint(conn, sql, self._head(conn, sql), reason)
 
-    def _checkpoint(self, conn: sa.engine.Connection, tree: merkle.CompactRange, reason: str) -> str:
+    def _checkpoint(
+        self, conn: sa.engine.Connection, sql: _Statements, tree: merkle.CompactRange, reason: str
+    ) -> str:
         root = tree.root()
         note = sign_checkpoint(Checkpoint(self.origin, tree.size, root), self._key)
-        conn.execute(
-            sa.insert(prov_checkpoints).values(
-                size=tree.size, root=root.hex(), reason=reason[:128], note=note
-            )
-        )
+        conn.exec_driver_sql(sql.insert_checkpoint, (tree.size, root.hex(), reason[:128], note))
         return note
 
 
