@@ -51,8 +51,9 @@ def entity_of_row(table: str, row: dict[str, Any]) -> tuple[str, str] | None:
     kind, cols = rule
     if table == "inputs":
         # dataset -> run (an input) or run -> logged model (an output): the run's chain.
+        # (MLflow writes outputs with source_type RUN_OUTPUT, destination_type MODEL_OUTPUT.)
         for side in ("destination", "source"):
-            if row.get(f"{side}_type") == "RUN":
+            if row.get(f"{side}_type") in ("RUN", "RUN_OUTPUT"):
                 return "run", str(row.get(f"{side}_id"))
         return None
     return kind, "/".join(str(row.get(c)) for c in cols)

@@ -353,9 +353,9 @@ def _check_witness(report: Report, witness: dict | None, roots: dict[int, bytes]
 
 def _in_scope(table: str, row: dict[str, Any], scope: Scope, model_runs: set[str]) -> bool:
     if scope.run_id:
-        return row.get("run_uuid") == scope.run_id or (
-            table == "inputs" and row.get("destination_id") == scope.run_id
-        )
+        if table == "inputs":
+            return entity_of_row(table, row) == ("run", scope.run_id)
+        return row.get("run_uuid") == scope.run_id
     if scope.model:
         name, version = scope.model
         if table in ("model_versions", "model_version_tags"):
