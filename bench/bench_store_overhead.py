@@ -262,7 +262,11 @@ class PostgresBackend:
 
     def server_version(self) -> str:
         with self.admin.connect() as conn:
-            return conn.exec_driver_sql("SHOW server_version").scalar()
+            version = conn.exec_driver_sql("SHOW server_version").scalar()
+        driver = self.admin.dialect.driver
+        module = sys.modules.get(driver)
+        driver_version = str(getattr(module, "__version__", "?")).split()[0]
+        return f"{version}; driver {driver} {driver_version}"
 
     def teardown(self, plain_uri: str) -> None:
         _dispose(plain_uri)
@@ -309,9 +313,13 @@ def warm_up(states: dict[str, StoreState], sizes: Sizes) -> None:
 
 def bench_backend(backend: Any, args: argparse.Namespace, sizes: Sizes, workdir: Path) -> dict[str, Any]:
     plain_uri, prov_uri = backend.uris()
-    t_setup = time.perf_counter()
-    states = open_stores(plain_uri, prov_uri, workdir / "artifacts")
-    setup_s = time.perf_counter() - t_setup
+    try:
+        t_setup = time.perf_counter()
+        states = open_stores(plain_uri, prov_uri, workdir / "artifacts")
+        setup_s = time.perf_counter() - t_setup
+    except BaseException:
+        backend.teardown(plain_uri)  # drop the PostgreSQL databases even so
+        raise
     rng = random.Random(args.seed)
     # series -> store -> one list of samples per round
     raw: dict[str, dict[str, list[list[Sample]]]] = {
@@ -443,12 +451,6 @@ def machine_info() -> dict[str, Any]:
         "sqlalchemy": sqlalchemy.__version__,
         "sqlite": sqlite3.sqlite_version,
     }
-    try:
-        import psycopg2
-
-        info["psycopg2"] = psycopg2.__version__.split()[0]
-    except ImportError:
-        pass
     with contextlib.suppress(OSError):
         info["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
     return info

@@ -19,6 +19,7 @@ rolls back with the MLflow write it describes.
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import hashlib
 import json
@@ -105,6 +106,17 @@ def _all_string_rows(changes: list[Any]) -> bool:
     return True
 
 
+def event_signing_message(origin: str, event_hash: str) -> bytes:
+    """What an event's own signature covers: domain, log and event hash (no cross-log replay)."""
+    return f"mlflow-provenance/event/v1\n{origin}\n{event_hash}\n".encode()
+
+
+def sign_event(key: SigningKey, origin: str, event_hash: str) -> str:
+    """The ``signature`` column of an event."""
+    signature = key.sign(event_signing_message(origin, event_hash))
+    return f"{key.public_key.key_id}:{base64.b64encode(signature).decode()}"
+
+
 class _Statements:
     """The writer's SQL, written once per dialect: building SQLAlchemy constructs on
     every append cost more than executing them (the write path runs on every MLflow write)."""
@@ -118,8 +130,8 @@ class _Statements:
             f"ORDER BY seq DESC LIMIT 1"
         )
         self.insert_event = (
-            f"INSERT INTO prov_events (seq, entity_type, entity_id, op, hash, body) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
+            f"INSERT INTO prov_events (seq, entity_type, entity_id, op, hash, body, signature) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
         self.update_head = f"UPDATE prov_log SET size = {p}, frontier = {p} WHERE id = 1"
         self.insert_checkpoint = (
@@ -181,8 +193,10 @@ class LedgerWriter:
         )
         digest = hashlib.sha256(body).hexdigest()
         tree.append(merkle.leaf_hash(body))
+        signature = sign_event(self._key, self.origin, digest)
         conn.exec_driver_sql(
-            sql.insert_event, (seq, entity_type, entity_id, op, digest, body.decode("utf-8"))
+            sql.insert_event,
+            (seq, entity_type, entity_id, op, digest, body.decode("utf-8"), signature),
         )
         conn.exec_driver_sql(sql.update_head, (seq, json.dumps(tree.to_json())))
         note = None

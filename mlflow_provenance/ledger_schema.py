@@ -47,6 +47,9 @@ prov_events = sa.Table(
     sa.Column("op", sa.String(128), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("body", _LongText, nullable=False),
+    # "<key id>:<base64 Ed25519 signature>" over event_signing_message(origin, hash): it
+    # authenticates the newest events, which no checkpoint covers yet.
+    sa.Column("signature", sa.Text, nullable=False),
     sa.Index("prov_events_entity", "entity_type", "entity_id", "seq"),
 )
 

@@ -23,6 +23,7 @@ Findings are collected, not raised: an auditor gets the whole picture in one rep
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import hashlib
 import json
@@ -167,9 +168,12 @@ def _verify(conn: sa.engine.Connection, keyring: Keyring, witness: dict | None, 
     roots: dict[int, bytes] = {0: merkle.EMPTY_ROOT}
     times: dict[int, str] = {}
     expected: dict[str, dict[tuple, tuple[dict[str, Any], int]]] = {name: {} for name in tables}
-    tree = _replay_events(conn, report, tables, expected, wanted_sizes, roots, times)
+    covered = _provisionally_signed_size(checkpoints, keyring, report.origin)
+    tail_check = _TailSignatures(keyring, report, covered)
+    tree = _replay_events(conn, report, tables, expected, wanted_sizes, roots, times, tail_check)
 
     _check_checkpoints(report, checkpoints, keyring, roots, times, tree.size)
+    _check_signed(report)
     _check_head(conn, report, tree)
     _check_witness(report, witness, roots, tree.size)
     _check_state(conn, dialect, report, tables, expected, scope)
@@ -185,6 +189,7 @@ def _replay_events(
     wanted_sizes: set[int],
     roots: dict[int, bytes],
     times: dict[int, str],
+    tail_check: "_TailSignatures",
 ) -> merkle.CompactRange:
     events = ledger_schema.prov_events
     heads: dict[tuple[str, str], str] = {}
@@ -194,16 +199,25 @@ def _replay_events(
     loads = json.loads
     result = conn.execution_options(stream_results=True, yield_per=2000).execute(
         sa.select(
-            events.c.seq, events.c.entity_type, events.c.entity_id, events.c.op, events.c.hash, events.c.body
+            events.c.seq,
+            events.c.entity_type,
+            events.c.entity_id,
+            events.c.op,
+            events.c.hash,
+            events.c.body,
+            events.c.signature,
         ).order_by(events.c.seq)
     )
-    for seq, entity_type, entity_id, op, stored_hash, text in result:
+    last_seq = 0
+    for seq, entity_type, entity_id, op, stored_hash, text, signature in result:
         report.events += 1
-        expected_seq = tree.size + 1
         label = f"{entity_type} {entity_id}"
-        if seq != expected_seq:
-            kind = "events-missing" if seq > expected_seq else "events-reordered"
-            report.add(kind, f"expected event #{expected_seq} next, found #{seq}", event=seq, entity=label)
+        if seq != last_seq + 1:
+            # Rows come ordered by their primary key, so only a gap is possible here; a
+            # reordering shows up as bodies that disagree with their rows and chains.
+            missing = f"#{last_seq + 1}" if seq == last_seq + 2 else f"#{last_seq + 1}..#{seq - 1}"
+            report.add("events-missing", f"event(s) {missing} are gone", event=last_seq + 1, entity=label)
+        last_seq = seq
         body = text.encode("utf-8")
         digest = sha256(body).hexdigest()
         if digest != stored_hash:
@@ -228,6 +242,8 @@ def _replay_events(
         heads[key] = digest
         tree.append(leaf_hash(body))
         times[tree.size] = doc.get("time", "")
+        if seq > tail_check.covered:
+            tail_check.check(seq, digest, signature, doc.get("time", ""), label)
         if tree.size in wanted_sizes:
             roots[tree.size] = tree.root()
         payload = doc.get("payload") or {}
@@ -257,6 +273,51 @@ def _apply_changes(
             rows.pop(capture.primary_key_of(table, old), None)
         if new is not None:
             rows[capture.primary_key_of(table, new)] = (new, seq)
+
+
+def _provisionally_signed_size(checkpoints: list[Any], keyring: Keyring, origin: str) -> int:
+    """The largest tree size any checkpoint signs with a trusted key (validity windows are
+    applied later, once event times are known). Events beyond it must carry their own
+    valid signature."""
+    size = 0
+    for row in checkpoints:
+        try:
+            size = max(size, open_checkpoint(row.note, keyring, origin=origin).size)
+        except (IntegrityError, ConfigurationError):
+            continue
+    return size
+
+
+class _TailSignatures:
+    """Checks the own signature of each event that no checkpoint covers."""
+
+    def __init__(self, keyring: Keyring, report: Report, covered: int) -> None:
+        self.keyring = keyring
+        self.report = report
+        self.covered = covered
+
+    def check(self, seq: int, event_hash: str, signature: str | None, time: str, label: str) -> None:
+        from mlflow_provenance.ledger import event_signing_message
+
+        key_id, _, encoded = (signature or "").partition(":")
+        entry = self.keyring.entry_for_key_id(key_id) if key_id else None
+        try:
+            if entry is None:
+                raise IntegrityError(f"signed by unknown key {key_id[:16] or '(none)'}")
+            when = _checkpoint_time({0: time}, 0)
+            if when is not None and not self.keyring.valid_at(entry, when):
+                raise IntegrityError(f"key {key_id[:16]} was not valid at {time}")
+            entry.public_key.verify(
+                base64.b64decode(encoded, validate=True),
+                event_signing_message(self.report.origin, event_hash),
+            )
+        except (IntegrityError, ValueError) as exc:
+            self.report.add(
+                "event-signature",
+                f"event #{seq}, newer than every checkpoint, has no valid signature: {exc}",
+                event=seq,
+                entity=label,
+            )
 
 
 def _checkpoint_time(times: dict[int, str], size: int) -> _dt.datetime | None:
@@ -314,6 +375,17 @@ def _check_checkpoints(
             report.latest_checkpoint = {"size": cp.size, "root": cp.root.hex(), "note": row.note}
 
 
+def _check_signed(report: Report) -> None:
+    """Every ledger starts with a signed genesis checkpoint: events with none trusted are forged."""
+    if report.events and report.signed_size == 0:
+        report.add(
+            "no-trusted-checkpoint",
+            f"{report.events} events but no checkpoint signed by a trusted key covers any of them "
+            f"(checkpoints deleted, or the ledger replaced)",
+            entity="ledger",
+        )
+
+
 def _check_head(conn: sa.engine.Connection, report: Report, tree: merkle.CompactRange) -> None:
     log = ledger_schema.prov_log
     head = conn.execute(sa.select(log.c.size, log.c.frontier).where(log.c.id == 1)).first()
@@ -351,7 +423,9 @@ def _check_witness(report: Report, witness: dict | None, roots: dict[int, bytes]
         )
 
 
-def _in_scope(table: str, row: dict[str, Any], scope: Scope, model_runs: set[str]) -> bool:
+def _in_scope(
+    table: str, row: dict[str, Any], scope: Scope, model_runs: set[str], model_ids: set[str] = frozenset()
+) -> bool:
     if scope.run_id:
         if table == "inputs":
             return entity_of_row(table, row) == ("run", scope.run_id)
@@ -362,6 +436,11 @@ def _in_scope(table: str, row: dict[str, Any], scope: Scope, model_runs: set[str
             return row.get("name") == name and str(row.get("version")) == version
         if table in ("registered_models", "registered_model_tags", "registered_model_aliases"):
             return row.get("name") == name
+        if table == "inputs":
+            entity = entity_of_row(table, row)
+            return entity is not None and entity[1] in model_runs or row.get("destination_id") in model_ids
+        if "model_id" in row and table.startswith("logged_model"):
+            return row.get("model_id") in model_ids
         return row.get("run_uuid") in model_runs
     return True
 
@@ -382,19 +461,22 @@ def _check_state(
     scope: Scope,
 ) -> None:
     model_runs: set[str] = set()
+    model_ids: set[str] = set()
     if scope.model:
-        model_runs = {
-            str(row.get("run_id"))
-            for row, _ in expected.get("model_versions", {}).values()
-            if row.get("name") == scope.model[0] and str(row.get("version")) == scope.model[1]
-        }
+        for row, _ in expected.get("model_versions", {}).values():
+            if row.get("name") == scope.model[0] and str(row.get("version")) == scope.model[1]:
+                model_runs.add(str(row.get("run_id")))
+                source = str(row.get("source") or "")
+                for candidate in (row.get("model_id"), source.split("/")[-1] if source.startswith("models:/") else None):
+                    if candidate:
+                        model_ids.add(str(candidate))
     for name, table in tables.items():
         if not table.columns:
             continue
-        want = {pk: v for pk, v in expected.get(name, {}).items() if _in_scope(name, v[0], scope, model_runs)}
+        want = {pk: v for pk, v in expected.get(name, {}).items() if _in_scope(name, v[0], scope, model_runs, model_ids)}
         have = {}
         for row in capture.read_table(conn, dialect, table):
-            if _in_scope(name, row, scope, model_runs):
+            if _in_scope(name, row, scope, model_runs, model_ids):
                 have[capture.primary_key_of(table, row)] = row
         report.rows += len(have)
         if name == "runs":
@@ -434,7 +516,7 @@ def _pk_text(table: capture.TableInfo, row: dict[str, Any]) -> str:
 def _report_changed(report: Report, table: str, want: dict[str, Any], have: dict[str, Any], seq: int) -> None:
     for column in sorted(set(want) | set(have)):
         if want.get(column) != have.get(column):
-            key = want.get("key") or want.get("name") or want.get("alias")
+            key = want.get("alias") or want.get("key") or want.get("name")
             label = f"{table}.{column}" + (f"[{key}]" if key is not None and column != "key" else "")
             report.add(
                 "value-changed",

@@ -40,7 +40,8 @@ def provenance_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     home = tmp_path / "provenance-home"
     monkeypatch.setenv("MLFLOW_PROVENANCE_HOME", str(home))
     for name in ("MLFLOW_PROVENANCE_KEY", "MLFLOW_PROVENANCE_KEYRING", "MLFLOW_PROVENANCE_POLICY",
-                 "MLFLOW_PROVENANCE_MODE", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+                 "MLFLOW_PROVENANCE_MODE", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI",
+                 "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     yield home
@@ -51,6 +52,10 @@ def provenance_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
             mlflow.end_run()
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)
+        import mlflow.tracking.fluent as fluent
+
+        fluent._active_experiment_id = None  # mlflow.set_experiment() state must not leak
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
     except ImportError:
         pass
 

@@ -1,0 +1,1 @@
+"""Adversarial tests: one attack per file, each against a database written by real MLflow calls."""
