@@ -326,23 +326,27 @@ def change_mark(conn: sa.engine.Connection, dialect: str) -> int | None:
 
 def fold_changes(conn: sa.engine.Connection, dialect: str, mark: int | None) -> list[Change]:
     """Remove and return this transaction's captured changes, in the order they happened."""
+    cursor = conn.connection.driver_connection.cursor()
     if dialect == "sqlite":
-        rows = conn.exec_driver_sql(
+        cursor.execute(
             "DELETE FROM prov_changes WHERE id > ? RETURNING id, tbl, op, old_row, new_row",
             (mark or 0,),
-        ).fetchall()
+        )
+        rows = cursor.fetchall()
     elif dialect == "postgresql":
-        rows = conn.exec_driver_sql(
+        cursor.execute(
             "DELETE FROM prov_changes WHERE txn = txid_current() "
             "RETURNING id, tbl, op, old_row, new_row"
-        ).fetchall()
+        )
+        rows = cursor.fetchall()
     else:
-        rows = conn.exec_driver_sql(
+        cursor.execute(
             "SELECT id, tbl, op, old_row, new_row FROM prov_changes "
             "WHERE txn = CONNECTION_ID() ORDER BY id"
-        ).fetchall()
+        )
+        rows = cursor.fetchall()
         if rows:
-            conn.exec_driver_sql("DELETE FROM prov_changes WHERE txn = CONNECTION_ID()")
+            cursor.execute("DELETE FROM prov_changes WHERE txn = CONNECTION_ID()")
     rows = sorted(rows, key=lambda r: r[0])
     return [Change(tbl, op, old, new) for _, tbl, op, old, new in rows]
 

@@ -45,8 +45,17 @@ class Appended:
 
 
 def utc_now() -> str:
-    """The current time as RFC 3339 UTC with microseconds."""
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """The current time as RFC 3339 UTC with microseconds (``2026-11-27T21:00:00.123456Z``)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def _cursor(conn: sa.engine.Connection) -> Any:
+    """A DBAPI cursor on ``conn``'s connection, inside its transaction.
+
+    The ledger's few fixed statements skip SQLAlchemy's statement layer: on the write path
+    of every MLflow call, its per-statement machinery cost more than the statements.
+    """
+    return conn.connection.driver_connection.cursor()
 
 
 def event_body(
@@ -125,9 +134,10 @@ class _Statements:
         p = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
         self.head = f"SELECT size, frontier FROM prov_log WHERE id = 1{lock}"
-        self.prev = (
-            f"SELECT hash FROM prov_events WHERE entity_type = {p} AND entity_id = {p} "
-            f"ORDER BY seq DESC LIMIT 1"
+        # The log head (locked) and the entity's chain head in one round trip.
+        self.head_and_prev = (
+            f"SELECT size, frontier, (SELECT hash FROM prov_events WHERE entity_type = {p} "
+            f"AND entity_id = {p} ORDER BY seq DESC LIMIT 1) FROM prov_log WHERE id = 1{lock}"
         )
         self.insert_event = (
             f"INSERT INTO prov_events (seq, entity_type, entity_id, op, hash, body, signature) "
@@ -154,7 +164,9 @@ class LedgerWriter:
         return sql
 
     def _head(self, conn: sa.engine.Connection, sql: _Statements) -> merkle.CompactRange:
-        size, frontier = conn.exec_driver_sql(sql.head).one()
+        cursor = _cursor(conn)
+        cursor.execute(sql.head)
+        size, frontier = cursor.fetchone()
         return merkle.CompactRange.from_json(size, json.loads(frontier))
 
     def append(
@@ -178,9 +190,11 @@ class LedgerWriter:
             CanonicalizationError: the payload is not encodable as canonical JSON.
         """
         sql = self._statements(conn)
-        tree = self._head(conn, sql)
-        prev = conn.exec_driver_sql(sql.prev, (entity_type, entity_id)).scalar()
-        seq = tree.size + 1
+        cursor = _cursor(conn)
+        cursor.execute(sql.head_and_prev, (entity_type, entity_id))
+        size, frontier, prev = cursor.fetchone()
+        tree = merkle.CompactRange.from_json(size, json.loads(frontier))
+        seq = size + 1
         body = event_body(
             seq=seq,
             entity_type=entity_type,
@@ -194,11 +208,11 @@ class LedgerWriter:
         digest = hashlib.sha256(body).hexdigest()
         tree.append(merkle.leaf_hash(body))
         signature = sign_event(self._key, self.origin, digest)
-        conn.exec_driver_sql(
+        cursor.execute(
             sql.insert_event,
             (seq, entity_type, entity_id, op, digest, body.decode("utf-8"), signature),
         )
-        conn.exec_driver_sql(sql.update_head, (seq, json.dumps(tree.to_json())))
+        cursor.execute(sql.update_head, (seq, json.dumps(tree.to_json())))
         note = None
         if checkpoint_reason:
             note = self._checkpoint(conn, sql, tree, checkpoint_reason)
@@ -214,7 +228,7 @@ class LedgerWriter:
     ) -> str:
         root = tree.root()
         note = sign_checkpoint(Checkpoint(self.origin, tree.size, root), self._key)
-        conn.exec_driver_sql(sql.insert_checkpoint, (tree.size, root.hex(), reason[:128], note))
+        _cursor(conn).execute(sql.insert_checkpoint, (tree.size, root.hex(), reason[:128], note))
         return note
 
 

@@ -91,6 +91,9 @@ class Recorder:
 
     def before_commit(self, session: Session) -> None:
         session.flush()
+        transaction = session.get_transaction()
+        if transaction is None or not transaction._connections:
+            return  # nothing ran in this transaction (MLflow commits twice in some methods)
         conn = session.connection()
         if not conn.info.pop(_DIRTY, False):
             return

@@ -116,11 +116,18 @@ def dispose_engines() -> None:
         ENGINES.clear()
 
 
+_witnessed: dict[str, int] = {}
+
+
 def _witness(origin: str, note: str) -> None:
+    """Remember the newest checkpoint outside the database (a rollback then shows)."""
     from mlflow_provenance.checkpoint import parse_checkpoint
 
     checkpoint, _ = parse_checkpoint(note)
+    if _witnessed.get(origin, -1) >= checkpoint.size:
+        return
     config.write_witness(origin, checkpoint.size, checkpoint.root.hex(), note)
+    _witnessed[origin] = checkpoint.size
 
 
 def bind_sessions(store: Any, recorder: Recorder) -> None:
