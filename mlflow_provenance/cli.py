@@ -39,7 +39,7 @@ def _engine_for(tracking_uri: str | None):
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from mlflow_provenance import ledger_schema
-    from mlflow_provenance.verify import Scope, verify_database
+    from mlflow_provenance.verify import Scope, read_snapshot, verify_database
 
     model = None
     if args.model:
@@ -49,7 +49,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         model = (name, version)
     engine = _engine_for(args.tracking_uri)
     keyring = config.trusted_keyring()
-    with engine.connect() as conn:
+    with engine.connect() as conn, read_snapshot(conn):
         meta = ledger_schema.read_meta(conn)
         witness = config.read_witness(meta["origin"]) if meta.get("origin") else None
         report = verify_database(conn, keyring, witness=witness, scope=Scope(args.run_id, model))

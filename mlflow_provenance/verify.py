@@ -24,11 +24,12 @@ Findings are collected, not raised: an auditor gets the whole picture in one rep
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as _dt
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import sqlalchemy as sa
 
@@ -136,8 +137,34 @@ def verify_database(
     """
     if isinstance(engine, sa.engine.Connection):
         return _verify(engine, keyring, witness, scope)
-    with engine.connect() as conn:
+    with engine.connect() as conn, read_snapshot(conn):
         return _verify(conn, keyring, witness, scope)
+
+
+@contextlib.contextmanager
+def read_snapshot(conn: sa.engine.Connection) -> Iterator[sa.engine.Connection]:
+    """Run the enclosed reads in one consistent, read-only snapshot of the database.
+
+    Verification reads many tables; a write committed between two of those reads would
+    otherwise look like tampering. PostgreSQL and MySQL get REPEATABLE READ snapshots and
+    do not block writers. SQLite gets one read transaction: with MLflow's default
+    rollback journal, writers wait (up to MLflow's 20 s busy timeout) until it ends; in WAL
+    mode they do not.
+    """
+    dialect = capture.dialect_of(conn)
+    if dialect == "sqlite":
+        conn.exec_driver_sql("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+        return
+    conn.execution_options(isolation_level="REPEATABLE READ")
+    with conn.begin() as transaction:
+        if dialect == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        yield conn
+        transaction.rollback()
 
 
 def _verify(conn: sa.engine.Connection, keyring: Keyring, witness: dict | None, scope: Scope) -> Report:

@@ -12,6 +12,9 @@ the same database. Afterwards:
 * the ledger grew by at least one event per acknowledged write, its ``seq`` is gap-free,
   every per-entity chain links, and no captured change was left unfolded.
 
+A second test kills processes while they open a fresh database for the first time
+(ledger tables, capture triggers, genesis event), then reopens, writes and verifies.
+
 The seed is printed and part of every assertion message; rerun a failure with
 ``PROVENANCE_CRASH_SEED=<seed>``.
 """
@@ -27,11 +30,12 @@ import subprocess
 import threading
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import inner_db_uri_of, ledger_facts, stop, worker_command, worker_env
+from .conftest import copy_template, inner_db_uri_of, ledger_facts, stop, worker_command, worker_env
 
 FIRST_ACK_TIMEOUT_S = 60.0
 
@@ -44,9 +48,9 @@ def _seed() -> int:
 class ForkServer:
     """The crash worker process and a thread that queues its stdout lines."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, *options: str) -> None:
         self.proc = subprocess.Popen(
-            worker_command("crash_worker.py", uri),
+            worker_command("crash_worker.py", uri, *options),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -96,55 +100,76 @@ class ForkServer:
             stop(self.proc)
 
 
-def run_crash_campaign(uri: str, kills: int, seed: int) -> dict[str, Any]:
+def fork_and_kill(
+    server: ForkServer,
+    command: str,
+    delay: float,
+    *,
+    after_first_ack: bool = True,
+    journal: Path | None = None,
+) -> dict[str, Any]:
+    """Fork one logging child, SIGKILL it ``delay`` s after its first ack (or after it
+    started), and collect its lines up to its exit.
+
+    Returns its acknowledged writes, the write it had begun but not acknowledged (if
+    any), and whether SQLite's rollback ``journal`` was left behind — i.e. the kill
+    interrupted an open write transaction.
+    """
+    server.send(command)
+    child: int | None = None
+    last_try: dict[str, Any] | None = None
+    acks: list[dict[str, Any]] = []
+    killed = False
+    deadline = time.monotonic() + FIRST_ACK_TIMEOUT_S
+    while True:
+        if not killed and child is not None and (acks or not after_first_ack):
+            time.sleep(delay)
+            os.kill(child, signal.SIGKILL)
+            killed = True
+        line = server.next_line(timeout=max(0.1, deadline - time.monotonic()))
+        kind, _, rest = line.partition(" ")
+        if kind == "child":
+            child = int(rest)
+        elif kind in ("try", "ack"):
+            op = json.loads(rest.partition(" ")[2])
+            if kind == "try":
+                last_try = op
+            else:
+                acks.append(op)
+                last_try = None
+        elif kind == "error":
+            raise AssertionError(f"logging child failed: {rest}")
+        elif kind == "exit":
+            pid, status = (int(x) for x in rest.split())
+            assert killed and pid == child, f"child exited on its own: {line}"
+            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, line
+            torn = journal is not None and journal.exists() and journal.stat().st_size > 0
+            return {"acks": acks, "in_flight": last_try, "torn": torn}
+
+
+def run_crash_campaign(uri: str, kills: int, seed: int, journal: Path | None = None) -> dict[str, Any]:
     """Fork, let log, SIGKILL — ``kills`` times; return what was tried and acknowledged."""
     rng = random.Random(seed)
     server = ForkServer(uri)
     acks: list[dict[str, Any]] = []
     in_flight: list[dict[str, Any]] = []
     delays: list[float] = []
+    torn = 0
     try:
         ready = server.next_line(timeout=180)
         assert ready.startswith("ready"), f"unexpected first line {ready!r}; stderr: {server.stderr_tail()}"
         for _ in range(kills):
-            server.send(f"fork {rng.randrange(2**31)}")
-            child: int | None = None
-            last_try: dict[str, Any] | None = None
-            acked_by_child = 0
-            killed = False
-            deadline = time.monotonic() + FIRST_ACK_TIMEOUT_S
-            while True:
-                line = server.next_line(timeout=max(0.1, deadline - time.monotonic()))
-                kind, _, rest = line.partition(" ")
-                if kind == "child":
-                    child = int(rest)
-                elif kind in ("try", "ack"):
-                    _, _, payload = rest.partition(" ")
-                    op = json.loads(payload)
-                    if kind == "try":
-                        last_try = op
-                    else:
-                        acks.append(op)
-                        acked_by_child += 1
-                        last_try = None
-                elif kind == "error":
-                    raise AssertionError(f"logging child failed: {rest} (seed {seed})")
-                elif kind == "exit":
-                    pid, status = (int(x) for x in rest.split())
-                    assert killed and pid == child, f"child exited on its own: {line} (seed {seed})"
-                    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, line
-                    break
-                if not killed and child is not None and acked_by_child:
-                    delay = rng.uniform(0.05, 0.6)
-                    delays.append(delay)
-                    time.sleep(delay)
-                    os.kill(child, signal.SIGKILL)
-                    killed = True
-            if last_try is not None:
-                in_flight.append(last_try)
+            delays.append(rng.uniform(0.05, 0.6))
+            try:
+                one = fork_and_kill(server, f"fork {rng.randrange(2**31)}", delays[-1], journal=journal)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc} (seed {seed})") from None
+            acks += one["acks"]
+            in_flight += [one["in_flight"]] if one["in_flight"] else []
+            torn += one["torn"]
     finally:
         server.close()
-    return {"acks": acks, "in_flight": in_flight, "delays": delays}
+    return {"acks": acks, "in_flight": in_flight, "delays": delays, "torn": torn}
 
 
 def check_acknowledged(db_uri: str, acks: list[dict[str, Any]], in_flight: list[dict[str, Any]]) -> int:
@@ -205,10 +230,11 @@ def _campaign_and_check(uri: str, kills: int, verify, capsys) -> dict[str, Any]:
     started = time.monotonic()
     with capsys.disabled():
         print(f"\n[crash] {uri.split('://')[0]} kills={kills} seed={seed} (PROVENANCE_CRASH_SEED={seed} to rerun)")
-    # Open the store once here so the baseline includes the genesis event.
+    # A copied template has no ledger yet (the fork server creates it): baseline 0 events.
     code, before = verify(uri) if _has_ledger(db_uri) else (0, {"events": 0})
     assert code == 0, before
-    result = run_crash_campaign(uri, kills, seed)
+    journal = Path(db_uri[len("sqlite:///") :] + "-journal") if db_uri.startswith("sqlite:///") else None
+    result = run_crash_campaign(uri, kills, seed, journal)
     campaign_s = time.monotonic() - started
     acks, in_flight = result["acks"], result["in_flight"]
     ctx = f"(seed {seed}, {len(acks)} acks, {len(in_flight)} writes in flight at a kill)"
@@ -229,6 +255,7 @@ def _campaign_and_check(uri: str, kills: int, verify, capsys) -> dict[str, Any]:
         "kills": kills,
         "acks": len(acks),
         "in_flight_at_kill": len(in_flight),
+        "kills_inside_write_txn": result["torn"] if journal is not None else None,
         "values_checked": checked,
         "events_before": before["events"],
         "events_after": report["events"],
@@ -262,3 +289,45 @@ def test_sigkill_at_random_points_sqlite(fresh_sqlite_db, verify, capsys) -> Non
 def test_sigkill_at_random_points_postgresql(postgres_uri, verify, capsys) -> None:  # noqa: ANN001
     stats = _campaign_and_check(postgres_uri, kills=12, verify=verify, capsys=capsys)
     assert stats["acks"] >= stats["kills"]
+
+
+@pytest.mark.slow
+def test_sigkill_while_the_ledger_is_created_sqlite(plain_template, tmp_path, verify, capsys) -> None:  # noqa: ANN001
+    """A process killed while it opens a database for the first time (ledger tables,
+    triggers, genesis event) leaves a database that the next process opens, writes to,
+    and that ``verify`` accepts."""
+    seed = _seed()
+    rng = random.Random(seed)
+    server = ForkServer("-", "--open-in-child")
+    reopened_acks = 0
+    outcomes = []
+    try:
+        assert server.next_line(timeout=180).startswith("ready"), server.stderr_tail()
+        for k in range(10):
+            db = copy_template(plain_template, tmp_path / f"boot{k}")
+            uri = f"provenance+sqlite:///{db}"
+            journal = Path(f"{db}-journal")
+            first = fork_and_kill(
+                server,
+                f"fork {rng.randrange(2**31)} {uri}",
+                rng.uniform(0.0, 0.8),
+                after_first_ack=False,
+                journal=journal,
+            )
+            ledger_after_kill = _has_ledger(f"sqlite:///{db}")
+            second = fork_and_kill(server, f"fork {rng.randrange(2**31)} {uri}", rng.uniform(0.05, 0.2))
+            reopened_acks += len(second["acks"])
+            outcomes.append((len(first["acks"]), first["torn"], ledger_after_kill))
+            code, report = verify(uri)
+            assert code == 0 and report.get("findings") == [], f"db {k} (seed {seed}): {report}"
+            in_flight = [op for op in (first["in_flight"], second["in_flight"]) if op]
+            check_acknowledged(f"sqlite:///{db}", first["acks"] + second["acks"], in_flight)
+    finally:
+        server.close()
+    with capsys.disabled():
+        before_first_ack = sum(1 for acked, _, _ in outcomes if acked == 0)
+        print(
+            f"\n[crash-bootstrap] seed={seed} dbs=10 killed_before_first_ack={before_first_ack} "
+            f"ledger_existed_at_kill={sum(1 for _, _, led in outcomes if led)} "
+            f"torn={sum(t for _, t, _ in outcomes)} acks_after_reopen={reopened_acks}"
+        )

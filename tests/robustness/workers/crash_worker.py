@@ -12,6 +12,10 @@ database connections, prints ``ready`` and then waits for commands on stdin:
                child is gone (the test kills it with SIGKILL), so every line the child
                wrote precedes its ``exit`` line on stdout.
 
+``fork SEED URI``  with ``--open-in-child``: the child opens the store at URI itself
+               (so a kill may land while the ledger is being created), then logs as
+               above. The server then opens no database at all.
+
 EOF on stdin ends the server. Every line is flushed at once.
 """
 
@@ -102,15 +106,30 @@ def child_loop(client, experiment_id: str, seed: int) -> None:  # noqa: ANN001
             run_id = new_run()
 
 
-def main() -> None:
-    uri = sys.argv[1]
+def open_store(uri: str):  # noqa: ANN201
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.get_experiment_by_name("crash")
     experiment_id = experiment.experiment_id if experiment else client.create_experiment("crash")
     client.search_runs([experiment_id], max_results=1)  # warm up lazy imports
-    dispose_all()
+    return client, experiment_id
+
+
+def main() -> None:
+    uri = sys.argv[1]
+    open_in_child = "--open-in-child" in sys.argv[2:]
+    if open_in_child:
+        import mlflow.store.model_registry.sqlalchemy_store  # noqa: F401
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+        import mlflow.tracking  # noqa: F401
+        import mlflow_provenance.adapters.registry_store  # noqa: F401
+        import mlflow_provenance.adapters.tracking_store  # noqa: F401
+
+        client = experiment_id = None
+    else:
+        client, experiment_id = open_store(uri)
+        dispose_all()
     say(f"ready {experiment_id}")
     for line in sys.stdin:
         parts = line.split()
@@ -120,6 +139,8 @@ def main() -> None:
         pid = os.fork()
         if pid == 0:  # child
             try:
+                if open_in_child:
+                    client, experiment_id = open_store(parts[2] if len(parts) > 2 else uri)
                 child_loop(client, experiment_id, seed)
             except BaseException as exc:  # noqa: BLE001 - report, never return into the server loop
                 say(f"error {os.getpid()} " + json.dumps({"error": repr(exc)}))
