@@ -144,6 +144,12 @@ class _Statements:
             f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})"
         )
         self.update_head = f"UPDATE prov_log SET size = {p}, frontier = {p} WHERE id = 1"
+        # PostgreSQL takes both writes in one statement (one round trip instead of two).
+        self.insert_event_and_update_head = (
+            f"WITH event AS ({self.insert_event}) {self.update_head}"
+            if conn.dialect.name == "postgresql"
+            else None
+        )
         self.insert_checkpoint = (
             f"INSERT INTO prov_checkpoints (size, root, reason, note) VALUES ({p}, {p}, {p}, {p})"
         )
@@ -208,11 +214,13 @@ class LedgerWriter:
         digest = hashlib.sha256(body).hexdigest()
         tree.append(merkle.leaf_hash(body))
         signature = sign_event(self._key, self.origin, digest)
-        cursor.execute(
-            sql.insert_event,
-            (seq, entity_type, entity_id, op, digest, body.decode("utf-8"), signature),
-        )
-        cursor.execute(sql.update_head, (seq, json.dumps(tree.to_json())))
+        event_row = (seq, entity_type, entity_id, op, digest, body.decode("utf-8"), signature)
+        head_row = (seq, json.dumps(tree.to_json()))
+        if sql.insert_event_and_update_head:
+            cursor.execute(sql.insert_event_and_update_head, event_row + head_row)
+        else:
+            cursor.execute(sql.insert_event, event_row)
+            cursor.execute(sql.update_head, head_row)
         note = None
         if checkpoint_reason:
             note = self._checkpoint(conn, sql, tree, checkpoint_reason)

@@ -80,6 +80,9 @@ prov_changes = sa.Table(
     sa.Column("op", sa.String(1), nullable=False),
     sa.Column("old_row", _LongText, nullable=True),
     sa.Column("new_row", _LongText, nullable=True),
+    # Each transaction deletes its own rows by txn: without an index, PostgreSQL scans every
+    # dead row version the constant insert/delete churn leaves until vacuum.
+    sa.Index("prov_changes_txn", "txn"),
 )
 
 prov_blobs = sa.Table(
