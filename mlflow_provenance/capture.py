@@ -179,9 +179,10 @@ def _trigger_name(table: TableInfo, op: str) -> str:
     return f"{TRIGGER_PREFIX}_{table.signature}_{op}_{table.name}"[:63]
 
 
-def _sqlite_triggers(table: TableInfo) -> list[tuple[str, str]]:
-    new = row_json_sql("sqlite", table, "NEW")
-    old = row_json_sql("sqlite", table, "OLD")
+def _row_triggers(dialect: str, table: TableInfo) -> list[tuple[str, str]]:
+    """SQLite and MySQL: one AFTER trigger per operation, copying the row as JSON."""
+    new = row_json_sql(dialect, table, "NEW")
+    old = row_json_sql(dialect, table, "OLD")
     bodies = {
         "i": ("INSERT", f"'I', NULL, {new}"),
         "u": ("UPDATE", f"'U', {old}, {new}"),
@@ -190,36 +191,19 @@ def _sqlite_triggers(table: TableInfo) -> list[tuple[str, str]]:
     ddl = []
     for op, (event, values) in bodies.items():
         name = _trigger_name(table, op)
-        ddl.append(
-            (
-                name,
+        if dialect == "sqlite":
+            statement = (
                 f'CREATE TRIGGER IF NOT EXISTS "{name}" AFTER {event} ON "{table.name}" '
                 f"FOR EACH ROW BEGIN INSERT INTO prov_changes (tbl, op, old_row, new_row) "
-                f"VALUES ('{table.name}', {values}); END",
+                f"VALUES ('{table.name}', {values}); END"
             )
-        )
-    return ddl
-
-
-def _mysql_triggers(table: TableInfo) -> list[tuple[str, str]]:
-    new = row_json_sql("mysql", table, "NEW")
-    old = row_json_sql("mysql", table, "OLD")
-    bodies = {
-        "i": ("INSERT", f"'I', NULL, {new}"),
-        "u": ("UPDATE", f"'U', {old}, {new}"),
-        "d": ("DELETE", f"'D', {old}, NULL"),
-    }
-    ddl = []
-    for op, (event, values) in bodies.items():
-        name = _trigger_name(table, op)
-        ddl.append(
-            (
-                name,
+        else:  # MySQL tags each row with its connection, as PostgreSQL does with its txid.
+            statement = (
                 f"CREATE TRIGGER `{name}` AFTER {event} ON `{table.name}` FOR EACH ROW "
                 f"INSERT INTO prov_changes (txn, tbl, op, old_row, new_row) "
-                f"VALUES (CONNECTION_ID(), '{table.name}', {values})",
+                f"VALUES (CONNECTION_ID(), '{table.name}', {values})"
             )
-        )
+        ddl.append((name, statement))
     return ddl
 
 
@@ -287,12 +271,7 @@ def install_triggers(conn: sa.engine.Connection, tables: Sequence[TableInfo]) ->
     dialect = dialect_of(conn)
     wanted: dict[str, tuple[str, str]] = {}
     for table in tables:
-        if dialect == "sqlite":
-            ddl = _sqlite_triggers(table)
-        elif dialect == "postgresql":
-            ddl = _pg_triggers(table)
-        else:
-            ddl = _mysql_triggers(table)
+        ddl = _pg_triggers(table) if dialect == "postgresql" else _row_triggers(dialect, table)
         for name, statement in ddl:
             wanted[name] = (table.name, statement)
     existing = existing_triggers(conn, dialect)

@@ -20,7 +20,8 @@ PG_HOST = os.environ.get("PROVENANCE_TEST_PG_HOST", "127.0.0.1")
 PG_ADMIN_URI = f"postgresql://postgres@{PG_HOST}:5432/postgres"
 
 
-def _postgres_or_skip() -> None:
+def postgres_or_skip() -> None:
+    """Skip (fail in CI) when the test PostgreSQL server is not reachable."""
     import sqlalchemy as sa
 
     try:
@@ -85,7 +86,7 @@ def sqlite_uri(tmp_path: Path, migrated_sqlite_template: Path) -> str:
 @pytest.fixture
 def postgres_uri() -> Iterator[str]:
     """A fresh PostgreSQL database, dropped afterwards."""
-    _postgres_or_skip()
+    postgres_or_skip()
     import sqlalchemy as sa
 
     name = f"prov_test_{uuid.uuid4().hex[:12]}"

@@ -23,8 +23,7 @@ from typing import Any, Iterator
 
 import pytest
 
-PG_HOST = os.environ.get("PROVENANCE_TEST_PG_HOST", "127.0.0.1")
-PG_ADMIN_URI = f"postgresql://postgres@{PG_HOST}:5432/postgres"
+from tests.conftest import PG_ADMIN_URI, PG_HOST, postgres_or_skip  # noqa: E402
 
 _PROVENANCE_ENV = (
     "MLFLOW_PROVENANCE_KEY",
@@ -34,21 +33,6 @@ _PROVENANCE_ENV = (
     "MLFLOW_TRACKING_URI",
     "MLFLOW_REGISTRY_URI",
 )
-
-
-def postgres_or_skip() -> None:
-    """Skip (fail in CI) when the test PostgreSQL server is not reachable."""
-    import sqlalchemy as sa
-
-    try:
-        engine = sa.create_engine(PG_ADMIN_URI)
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-        engine.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI requires PostgreSQL on {PG_HOST}:5432, but: {exc}")
-        pytest.skip(f"PostgreSQL is not reachable on {PG_HOST}:5432 ({type(exc).__name__})")
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.adversarial.findings", "adversarial.findings")
 
-from tests.conftest import PG_ADMIN_URI, _postgres_or_skip, inner_db_uri, run_cli
+from tests.conftest import PG_ADMIN_URI, postgres_or_skip, inner_db_uri, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_SCRIPT = ROOT / "plugin_examples" / "train_classifier.py"
@@ -164,7 +164,7 @@ def golden_sqlite(tmp_path_factory: pytest.TempPathFactory, legit_key: Path,
 
 @pytest.fixture(scope="session")
 def golden_postgres(tmp_path_factory: pytest.TempPathFactory, legit_key: Path) -> Iterator[Golden]:
-    _postgres_or_skip()
+    postgres_or_skip()
     import sqlalchemy as sa
 
     name = f"prov_golden_{uuid.uuid4().hex[:12]}"
