@@ -155,12 +155,18 @@ class _Statements:
         )
 
 
+#: A checkpoint is signed at least every this many events, so long runs (or a server that
+#: never ends runs) keep the unsigned tail short.
+CHECKPOINT_EVERY = 1000
+
+
 class LedgerWriter:
     """Appends events and checkpoints for one ledger (one database)."""
 
-    def __init__(self, origin: str, signing_key: SigningKey) -> None:
+    def __init__(self, origin: str, signing_key: SigningKey, checkpoint_every: int = CHECKPOINT_EVERY) -> None:
         self.origin = origin
         self._key = signing_key
+        self._checkpoint_every = checkpoint_every
         self._sql: dict[str, _Statements] = {}
 
     def _statements(self, conn: sa.engine.Connection) -> _Statements:
@@ -222,6 +228,8 @@ class LedgerWriter:
             cursor.execute(sql.insert_event, event_row)
             cursor.execute(sql.update_head, head_row)
         note = None
+        if not checkpoint_reason and seq % self._checkpoint_every == 0:
+            checkpoint_reason = "periodic"
         if checkpoint_reason:
             note = self._checkpoint(conn, sql, tree, checkpoint_reason)
         return Appended(seq, digest, note)

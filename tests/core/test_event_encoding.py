@@ -48,3 +48,24 @@ def test_known_answer_event_hash():
         b'"kind":"mlflow.write"},"prev":null,"seq":7,"time":"2026-11-27T00:00:00.000000Z","v":1}'
     )
     assert hashlib.sha256(body).hexdigest() == hashlib.sha256(_reference(payload)).hexdigest()
+
+
+def test_a_checkpoint_is_signed_at_least_every_n_events(tmp_path):
+    import sqlalchemy as sa
+
+    from mlflow_provenance import ledger_schema
+    from mlflow_provenance.keys import generate_signing_key
+    from mlflow_provenance.ledger import LedgerWriter
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/ledger.db")
+    meta = ledger_schema.ensure_schema(engine)
+    writer = LedgerWriter(meta["origin"], generate_signing_key(), checkpoint_every=10)
+    with engine.begin() as conn:
+        notes = [
+            writer.append(conn, entity_type="run", entity_id="r", op="log_metric", actor="a",
+                          payload={"kind": "test"}).checkpoint_note
+            for _ in range(25)
+        ]
+        sizes = [size for (size,) in conn.exec_driver_sql("SELECT size FROM prov_checkpoints ORDER BY id")]
+    assert sizes == [10, 20]
+    assert [i + 1 for i, note in enumerate(notes) if note] == [10, 20]
