@@ -218,64 +218,68 @@ def _replay_events(
     times: dict[int, str],
     tail_check: "_TailSignatures",
 ) -> merkle.CompactRange:
-    events = ledger_schema.prov_events
+    """One pass over all events: sequence, hashes, chains, Merkle tree, tail signatures, replay.
+
+    This loop is verification's hot path (DESIGN.md §8: hash-bound), so it reads rows
+    through the DBAPI cursor and builds report labels only when something is wrong.
+    """
     heads: dict[tuple[str, str], str] = {}
     tree = merkle.CompactRange()
     sha256 = hashlib.sha256
     leaf_hash = merkle.leaf_hash
+    append = tree.append
     loads = json.loads
-    result = conn.execution_options(stream_results=True, yield_per=2000).execute(
-        sa.select(
-            events.c.seq,
-            events.c.entity_type,
-            events.c.entity_id,
-            events.c.op,
-            events.c.hash,
-            events.c.body,
-            events.c.signature,
-        ).order_by(events.c.seq)
+    covered = tail_check.covered
+    cursor = conn.connection.driver_connection.cursor()
+    cursor.execute(
+        "SELECT seq, entity_type, entity_id, op, hash, body, signature FROM prov_events ORDER BY seq"
     )
     last_seq = 0
-    for seq, entity_type, entity_id, op, stored_hash, text, signature in result:
-        report.events += 1
-        label = f"{entity_type} {entity_id}"
-        if seq != last_seq + 1:
-            # Rows come ordered by their primary key, so only a gap is possible here; a
-            # reordering shows up as bodies that disagree with their rows and chains.
-            missing = f"#{last_seq + 1}" if seq == last_seq + 2 else f"#{last_seq + 1}..#{seq - 1}"
-            report.add("events-missing", f"event(s) {missing} are gone", event=last_seq + 1, entity=label)
-        last_seq = seq
-        body = text.encode("utf-8")
-        digest = sha256(body).hexdigest()
-        if digest != stored_hash:
-            report.add("event-altered", "stored hash does not match the event body", event=seq, entity=label)
-        try:
-            doc = loads(text)
-            claimed = (doc["seq"], doc["entity"]["type"], doc["entity"]["id"], doc["op"])
-        except (ValueError, KeyError, TypeError):
-            report.add("event-malformed", "event body is not a ledger event", event=seq, entity=label)
-            tree.append(leaf_hash(body))
-            continue
-        if claimed != (seq, entity_type, entity_id, op):
-            report.add("event-altered", "event row disagrees with its signed body", event=seq, entity=label)
-        key = (doc["entity"]["type"], doc["entity"]["id"])
-        if doc.get("prev") != heads.get(key):
-            report.add(
-                "chain-broken",
-                "event does not link to the previous event of its entity",
-                event=seq,
-                entity=f"{key[0]} {key[1]}",
-            )
-        heads[key] = digest
-        tree.append(leaf_hash(body))
-        times[tree.size] = doc.get("time", "")
-        if seq > tail_check.covered:
-            tail_check.check(seq, digest, signature, doc.get("time", ""), label)
-        if tree.size in wanted_sizes:
-            roots[tree.size] = tree.root()
-        payload = doc.get("payload") or {}
-        if payload.get("kind") == "mlflow.write":
-            _apply_changes(report, tables, expected, payload.get("changes") or [], seq)
+    while True:
+        batch = cursor.fetchmany(5000)
+        if not batch:
+            break
+        for seq, entity_type, entity_id, op, stored_hash, text, signature in batch:
+            if seq != last_seq + 1:
+                # Rows come ordered by their primary key, so only a gap is possible here; a
+                # reordering shows up as bodies that disagree with their rows and chains.
+                missing = f"#{last_seq + 1}" if seq == last_seq + 2 else f"#{last_seq + 1}..#{seq - 1}"
+                report.add("events-missing", f"event(s) {missing} are gone", event=last_seq + 1,
+                           entity=f"{entity_type} {entity_id}")
+            last_seq = seq
+            body = text.encode("utf-8")
+            digest = sha256(body).hexdigest()
+            if digest != stored_hash:
+                report.add("event-altered", "stored hash does not match the event body", event=seq,
+                           entity=f"{entity_type} {entity_id}")
+            try:
+                doc = loads(text)
+                entity = doc["entity"]
+                key = (entity["type"], entity["id"])
+                claimed = (doc["seq"], key[0], key[1], doc["op"])
+            except (ValueError, KeyError, TypeError):
+                report.add("event-malformed", "event body is not a ledger event", event=seq,
+                           entity=f"{entity_type} {entity_id}")
+                append(leaf_hash(body))
+                continue
+            if claimed != (seq, entity_type, entity_id, op):
+                report.add("event-altered", "event row disagrees with its signed body", event=seq,
+                           entity=f"{entity_type} {entity_id}")
+            if doc.get("prev") != heads.get(key):
+                report.add("chain-broken", "event does not link to the previous event of its entity",
+                           event=seq, entity=f"{key[0]} {key[1]}")
+            heads[key] = digest
+            append(leaf_hash(body))
+            size = tree.size
+            if seq > covered:
+                tail_check.check(seq, digest, signature, doc.get("time", ""), f"{entity_type} {entity_id}")
+            if size in wanted_sizes:
+                roots[size] = tree.root()
+                times[size] = doc.get("time", "")
+            payload = doc.get("payload")
+            if payload and payload.get("kind") == "mlflow.write":
+                _apply_changes(report, tables, expected, payload.get("changes") or [], seq)
+        report.events += len(batch)
     return tree
 
 
