@@ -243,6 +243,41 @@ def trigger_names(dialect: str, tables: Sequence[TableInfo]) -> set[str]:
     return {_trigger_name(t, op) for t in tables for op in ops}
 
 
+def foreign_triggers(
+    conn: sa.engine.Connection, dialect: str, tables: Sequence[TableInfo]
+) -> list[tuple[str, str]]:
+    """Triggers (and PostgreSQL rules) on captured tables that are not ours, and our own
+    PostgreSQL triggers that were disabled: (name, table) pairs.
+
+    MLflow creates none, and one that rewrites a row before it is stored would have the
+    altered value captured and signed as if MLflow had written it.
+    """
+    names = {t.name for t in tables}
+    if dialect == "sqlite":
+        sql = "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'"
+    elif dialect == "postgresql":
+        sql = (
+            "SELECT t.tgname || CASE WHEN t.tgenabled = 'D' THEN ' (disabled)' ELSE '' END, "
+            "c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE NOT t.tgisinternal AND n.nspname = current_schema() "
+            f"AND (left(t.tgname, {len(TRIGGER_PREFIX)}) <> '{TRIGGER_PREFIX}' OR t.tgenabled = 'D') "
+            "UNION ALL SELECT 'rule ' || rulename, tablename FROM pg_rules "
+            "WHERE schemaname = current_schema()"
+        )
+    else:
+        sql = (
+            "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
+            "WHERE TRIGGER_SCHEMA = DATABASE()"
+        )
+    found = []
+    for name, table in conn.exec_driver_sql(sql).fetchall():
+        ours = name.startswith(TRIGGER_PREFIX) and not name.endswith("(disabled)")
+        if table in names and not ours:
+            found.append((name, table))
+    return found
+
+
 def existing_triggers(conn: sa.engine.Connection, dialect: str) -> dict[str, str]:
     """Our triggers now in the database: trigger name -> table name."""
     if dialect == "sqlite":
@@ -289,18 +324,6 @@ def install_triggers(conn: sa.engine.Connection, tables: Sequence[TableInfo]) ->
 
 
 # --- folding a transaction's changes ----------------------------------------------------------
-
-
-def change_mark(conn: sa.engine.Connection, dialect: str) -> int | None:
-    """On SQLite, the highest change id committed before this transaction wrote anything.
-
-    SQLite has one writer at a time, so rows above the mark belong to this transaction;
-    rows at or below it were left by writes that bypassed the ledger. Other databases
-    tag each row with its transaction and need no mark (returns ``None``).
-    """
-    if dialect != "sqlite":
-        return None
-    return conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM prov_changes").scalar()
 
 
 def fold_changes(conn: sa.engine.Connection, dialect: str, mark: int | None) -> list[Change]:

@@ -51,11 +51,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     keyring = config.trusted_keyring()
     with engine.connect() as conn, read_snapshot(conn):
         meta = ledger_schema.read_meta(conn)
-        witness = config.read_witness(meta["origin"]) if meta.get("origin") else None
+        database = config.database_identity(engine.url)
+        witness = config.read_witness(database)
         report = verify_database(conn, keyring, witness=witness, scope=Scope(args.run_id, model))
     if report.ok and report.latest_checkpoint:
         cp = report.latest_checkpoint
-        config.write_witness(report.origin, cp["size"], cp["root"], cp["note"])
+        config.write_witness(database, report.origin, cp["size"], cp["root"], cp["note"])
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     else:
@@ -106,6 +107,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProvenanceError as exc:
         print(f"mlflow-provenance: error: {exc.diagnostics()}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, ConfigurationError) else EXIT_INTEGRITY
+    except (OSError, ImportError) as exc:
+        print(f"mlflow-provenance: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - boundary: a crash is not an integrity verdict
+        import sqlalchemy.exc
+
+        if not isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
+            raise
+        print(f"mlflow-provenance: error: cannot read the database: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -13,7 +13,10 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlflow_provenance.errors import ConfigurationError
 from mlflow_provenance.keys import (
@@ -24,6 +27,9 @@ from mlflow_provenance.keys import (
     load_signing_key,
     write_signing_key,
 )
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 ENV_KEY = "MLFLOW_PROVENANCE_KEY"
 ENV_KEYRING = "MLFLOW_PROVENANCE_KEYRING"
@@ -118,14 +124,31 @@ def trusted_keyring() -> Keyring:
     return keyring
 
 
-def witness_path(origin: str) -> Path:
-    """File holding the newest checkpoint this user has seen for the log ``origin``."""
-    name = hashlib.sha256(origin.encode()).hexdigest()[:24]
+def database_identity(url: "sa.engine.URL") -> str:
+    """Which database a ledger lives in, independent of the ledger itself.
+
+    The witness is keyed by this, not by the ledger's origin: a ledger wiped and started
+    anew in the same database gets a new origin, and must not escape the old witness.
+    SQLite paths are made absolute; passwords are never part of it.
+    """
+    if url.get_backend_name() == "sqlite":
+        return "sqlite:" + os.path.abspath(url.database or "")
+    return f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
+
+
+def witness_path(database: str) -> Path:
+    """File holding the newest checkpoint this user has seen for ``database``."""
+    name = hashlib.sha256(database.encode()).hexdigest()[:24]
     return provenance_home() / "witness" / f"{name}.json"
 
 
-def read_witness(origin: str) -> dict | None:
-    path = witness_path(origin)
+def read_witness(database: str) -> dict | None:
+    """The witnessed checkpoint of ``database`` (``origin``, ``size``, ``root``, ``note``), or None.
+
+    Raises:
+        ConfigurationError: the witness file exists but cannot be read.
+    """
+    path = witness_path(database)
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
@@ -136,17 +159,25 @@ def read_witness(origin: str) -> dict | None:
         ) from None
 
 
-def write_witness(origin: str, size: int, root_hex: str, note: str) -> None:
-    """Remember a checkpoint, keeping the larger tree (atomic replace)."""
-    path = witness_path(origin)
-    current = None
-    try:
-        current = read_witness(origin)
-    except ConfigurationError:
-        current = None
-    if current and int(current.get("size", 0)) > size:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"origin": origin, "size": size, "root": root_hex, "note": note}))
-    os.replace(tmp, path)
+_witness_lock = threading.Lock()
+
+
+def write_witness(database: str, origin: str, size: int, root_hex: str, note: str) -> None:
+    """Remember a checkpoint of ``database``, keeping the larger tree of the same ledger.
+
+    A checkpoint of another origin (a new ledger in this database) is not recorded: the
+    witness must keep showing the ledger it saw, so that ``verify`` reports the replacement.
+    """
+    path = witness_path(database)
+    with _witness_lock:
+        try:
+            current = read_witness(database)
+        except ConfigurationError:
+            current = None
+        if current and (current.get("origin") != origin or int(current.get("size", 0)) >= size):
+            return
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"database": database, "origin": origin, "size": size, "root": root_hex, "note": note}, handle)
+        os.replace(tmp, path)

@@ -132,12 +132,18 @@ class _Statements:
 
     def __init__(self, conn: sa.engine.Connection) -> None:
         p = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
+        dialect = conn.dialect.name
+        lock = "" if dialect == "sqlite" else " FOR UPDATE"
+        # Lock the log head first; only then read the entity's chain head, in a statement of
+        # its own: a subquery in the locking statement would read the chain from a snapshot
+        # taken before the lock wait (PostgreSQL rechecks only the locked row), and fork the
+        # chain when two writers append to the same run. On MySQL the read must itself lock
+        # to see the newest committed row under REPEATABLE READ.
         self.head = f"SELECT size, frontier FROM prov_log WHERE id = 1{lock}"
-        # The log head (locked) and the entity's chain head in one round trip.
-        self.head_and_prev = (
-            f"SELECT size, frontier, (SELECT hash FROM prov_events WHERE entity_type = {p} "
-            f"AND entity_id = {p} ORDER BY seq DESC LIMIT 1) FROM prov_log WHERE id = 1{lock}"
+        share = " LOCK IN SHARE MODE" if dialect == "mysql" else ""
+        self.prev = (
+            f"SELECT hash FROM prov_events WHERE entity_type = {p} AND entity_id = {p} "
+            f"ORDER BY seq DESC LIMIT 1{share}"
         )
         self.insert_event = (
             f"INSERT INTO prov_events (seq, entity_type, entity_id, op, hash, body, signature) "
@@ -175,12 +181,6 @@ class LedgerWriter:
             sql = self._sql[conn.dialect.name] = _Statements(conn)
         return sql
 
-    def _head(self, conn: sa.engine.Connection, sql: _Statements) -> merkle.CompactRange:
-        cursor = _cursor(conn)
-        cursor.execute(sql.head)
-        size, frontier = cursor.fetchone()
-        return merkle.CompactRange.from_json(size, json.loads(frontier))
-
     def append(
         self,
         conn: sa.engine.Connection,
@@ -203,8 +203,11 @@ class LedgerWriter:
         """
         sql = self._statements(conn)
         cursor = _cursor(conn)
-        cursor.execute(sql.head_and_prev, (entity_type, entity_id))
-        size, frontier, prev = cursor.fetchone()
+        cursor.execute(sql.head)
+        size, frontier = cursor.fetchone()
+        cursor.execute(sql.prev, (entity_type, entity_id))
+        row = cursor.fetchone()
+        prev = row[0] if row else None
         tree = merkle.CompactRange.from_json(size, json.loads(frontier))
         seq = size + 1
         body = event_body(
@@ -233,11 +236,6 @@ class LedgerWriter:
         if checkpoint_reason:
             note = self._checkpoint(conn, sql, tree, checkpoint_reason)
         return Appended(seq, digest, note)
-
-    def checkpoint(self, conn: sa.engine.Connection, reason: str) -> str:
-        """Sign and store a checkpoint of the log as it is now; return the signed note."""
-        sql = self._statements(conn)
-        return self._checkpoint(conn, sql, self._head(conn, sql), reason)
 
     def _checkpoint(
         self, conn: sa.engine.Connection, sql: _Statements, tree: merkle.CompactRange, reason: str

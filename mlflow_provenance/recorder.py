@@ -62,13 +62,6 @@ def operation(name: str, checkpoint_reason: str | None = None) -> Iterator[None]
         _current.reset(token)
 
 
-def request_checkpoint(reason: str) -> None:
-    """Ask for a signed checkpoint when the current operation's transaction commits."""
-    op = _current.get()
-    if op is not None and op.checkpoint_reason is None:
-        _current.set(Operation(op.name, reason))
-
-
 class Recorder:
     """Folds each committing transaction's captured rows into a ledger event."""
 
@@ -119,7 +112,8 @@ class Recorder:
         if appended is not None and self._on_checkpoint is not None:
             try:
                 self._on_checkpoint(appended.checkpoint_note)
-            except OSError as exc:  # the witness is a convenience; the ledger is committed
+            except Exception as exc:  # noqa: BLE001 - boundary: the write has committed
+                # Raising here would report a committed write as failed (and invite a retry).
                 _logger.warning("mlflow-provenance: could not update the witness file: %s", exc)
 
 
@@ -147,9 +141,13 @@ def _install_listeners(engine: sa.engine.Engine) -> None:
         if "prov_" in statement[:40]:
             return
         if dialect == "sqlite":
-            conn.info[_MARK] = cursor.connection.execute(
-                "SELECT COALESCE(MAX(id), 0) FROM prov_changes"
-            ).fetchone()[0]
+            raw = cursor.connection
+            if not raw.in_transaction:
+                # Take the write lock before reading the mark, so no other writer can commit
+                # change rows between the mark and our first write (they would be folded
+                # into our event). pysqlite would only BEGIN (deferred) at the write itself.
+                raw.execute("BEGIN IMMEDIATE")
+            conn.info[_MARK] = raw.execute("SELECT COALESCE(MAX(id), 0) FROM prov_changes").fetchone()[0]
         conn.info[_DIRTY] = True
 
     @event.listens_for(engine, "rollback")

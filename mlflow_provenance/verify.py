@@ -204,6 +204,10 @@ def _verify(conn: sa.engine.Connection, keyring: Keyring, witness: dict | None, 
     _check_head(conn, report, tree)
     _check_witness(report, witness, roots, tree.size)
     _check_state(conn, dialect, report, tables, expected, scope)
+    if (scope.run_id or scope.model) and report.rows == 0 and not report.findings:
+        raise ConfigurationError(
+            f"{scope.describe()} is neither in the ledger nor in the database: check the id."
+        )
     _check_bypass(conn, dialect, report, list(tables.values()))
     return report
 
@@ -221,7 +225,7 @@ def _replay_events(
     """One pass over all events: sequence, hashes, chains, Merkle tree, tail signatures, replay.
 
     This loop is verification's hot path (DESIGN.md §8: hash-bound), so it reads rows
-    through the DBAPI cursor and builds report labels only when something is wrong.
+    in batches and builds report labels only when something is wrong.
     """
     heads: dict[tuple[str, str], str] = {}
     tree = merkle.CompactRange()
@@ -230,15 +234,12 @@ def _replay_events(
     append = tree.append
     loads = json.loads
     covered = tail_check.covered
-    cursor = conn.connection.driver_connection.cursor()
-    cursor.execute(
+    # Streamed (a server-side cursor where the driver has one): a ledger need not fit in memory.
+    result = conn.execution_options(stream_results=True, yield_per=5000).exec_driver_sql(
         "SELECT seq, entity_type, entity_id, op, hash, body, signature FROM prov_events ORDER BY seq"
     )
     last_seq = 0
-    while True:
-        batch = cursor.fetchmany(5000)
-        if not batch:
-            break
+    for batch in result.partitions():
         for seq, entity_type, entity_id, op, stored_hash, text, signature in batch:
             if seq != last_seq + 1:
                 # Rows come ordered by their primary key, so only a gap is possible here; a
@@ -277,8 +278,12 @@ def _replay_events(
                 roots[size] = tree.root()
                 times[size] = doc.get("time", "")
             payload = doc.get("payload")
-            if payload and payload.get("kind") == "mlflow.write":
-                _apply_changes(report, tables, expected, payload.get("changes") or [], seq)
+            if isinstance(payload, dict) and payload.get("kind") == "mlflow.write":
+                try:
+                    _apply_changes(report, tables, expected, payload.get("changes") or [], seq)
+                except (ValueError, TypeError, AttributeError):
+                    report.add("event-malformed", "event's captured rows are not well formed",
+                               event=seq, entity=f"{entity_type} {entity_id}")
         report.events += len(batch)
     return tree
 
@@ -353,9 +358,10 @@ class _TailSignatures:
 
 def _checkpoint_time(times: dict[int, str], size: int) -> _dt.datetime | None:
     text = times.get(size)
-    if not text:
-        return None
-    return _dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=_dt.timezone.utc)
+    try:
+        return _dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=_dt.timezone.utc)
+    except (TypeError, ValueError):
+        return None  # no usable time: validity windows cannot apply, signatures still must
 
 
 def _check_checkpoints(
@@ -435,7 +441,15 @@ def _check_head(conn: sa.engine.Connection, report: Report, tree: merkle.Compact
 
 
 def _check_witness(report: Report, witness: dict | None, roots: dict[int, bytes], log_size: int) -> None:
-    if not witness or witness.get("origin") != report.origin:
+    if not witness:
+        return
+    if witness.get("origin") != report.origin:
+        report.add(
+            "log-replaced",
+            f"this database's ledger was {witness.get('origin')} (witnessed at {witness.get('size')} "
+            f"events) and is now {report.origin}: the ledger was wiped and started anew",
+            entity="ledger",
+        )
         return
     size = int(witness["size"])
     if size > log_size:
@@ -569,6 +583,13 @@ def _check_bypass(
             f"{len(leftovers)} captured change(s) were committed without a ledger event: "
             + ", ".join(kinds[:8]),
             entity="ledger",
+        )
+    for name, table in capture.foreign_triggers(conn, dialect, tables):
+        report.add(
+            "foreign-trigger",
+            f"trigger {name} on {table} is not mlflow-provenance's: it can rewrite rows before "
+            f"they are captured",
+            entity=f"table {table}",
         )
     missing = capture.trigger_names(dialect, tables) - set(capture.existing_triggers(conn, dialect))
     if missing:

@@ -172,3 +172,19 @@ def test_verify_of_a_missing_database_file_does_not_create_it(tmp_path, verify):
         del os.environ["MLFLOW_PROVENANCE_KEY"]
     assert code == 2
     assert not Path(tmp_path / "absent.db").exists()
+
+
+def test_unreachable_database_is_a_configuration_error_not_an_integrity_failure(tmp_path):
+    run_cli("keygen", "--out", str(tmp_path / "k.pem"))
+    os.environ["MLFLOW_PROVENANCE_KEY"] = str(tmp_path / "k.pem")
+    try:
+        code, _ = run_cli("verify", "--tracking-uri", "provenance+postgresql://postgres@127.0.0.1:1/none")
+    finally:
+        del os.environ["MLFLOW_PROVENANCE_KEY"]
+    assert code == 2
+
+
+def test_scoped_verify_of_an_unknown_run_is_a_configuration_error(sqlite_uri, verify):
+    _store(sqlite_uri)
+    code, _ = verify(sqlite_uri, "--run-id", "0123456789abcdef")
+    assert code == 2

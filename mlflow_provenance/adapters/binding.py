@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator
 import sqlalchemy as sa
 
 from mlflow_provenance import config, ledger_schema
+from mlflow_provenance.checkpoint import parse_checkpoint
 from mlflow_provenance.keys import SigningKey
 from mlflow_provenance.ledger import LedgerWriter, append_genesis
 from mlflow_provenance.recorder import Recorder, operation
@@ -98,12 +99,12 @@ def recorder_for(engine: sa.engine.Engine, key: SigningKey) -> Recorder:
             engine,
             LedgerWriter(origin, key),
             actor=current_actor,
-            on_checkpoint=functools.partial(_witness, origin),
+            on_checkpoint=functools.partial(_witness, config.database_identity(engine.url), origin),
         )
         with engine.begin() as conn, ledger_schema.schema_lock(conn):
             genesis = append_genesis(conn, recorder.writer, current_actor())
         if genesis is not None and genesis.checkpoint_note:
-            _witness(origin, genesis.checkpoint_note)
+            _witness(config.database_identity(engine.url), origin, genesis.checkpoint_note)
         _recorders[engine] = recorder
         return recorder
 
@@ -116,18 +117,16 @@ def dispose_engines() -> None:
         ENGINES.clear()
 
 
-_witnessed: dict[str, int] = {}
+_witnessed: dict[tuple[str, str], int] = {}
 
 
-def _witness(origin: str, note: str) -> None:
+def _witness(database: str, origin: str, note: str) -> None:
     """Remember the newest checkpoint outside the database (a rollback then shows)."""
-    from mlflow_provenance.checkpoint import parse_checkpoint
-
     checkpoint, _ = parse_checkpoint(note)
-    if _witnessed.get(origin, -1) >= checkpoint.size:
+    if _witnessed.get((database, origin), -1) >= checkpoint.size:
         return
-    config.write_witness(origin, checkpoint.size, checkpoint.root.hex(), note)
-    _witnessed[origin] = checkpoint.size
+    config.write_witness(database, origin, checkpoint.size, checkpoint.root.hex(), note)
+    _witnessed[(database, origin)] = checkpoint.size
 
 
 def bind_sessions(store: Any, recorder: Recorder) -> None:

@@ -304,8 +304,21 @@ class PostgresTarget(Target):
             engine.dispose()
 
 
-def _copy_witness(golden: Golden, home: Path) -> None:
-    shutil.copytree(golden.home / "witness", home / "witness", dirs_exist_ok=True)
+def _copy_witness(golden: Golden, home: Path, target_uri: str) -> None:
+    """Give the copy the golden database's witness, under the copy's own database identity
+    (the witness is keyed by database, as an auditor's would be for the database they audit)."""
+    import sqlalchemy as sa
+
+    from mlflow_provenance import config
+
+    (source,) = (golden.home / "witness").iterdir()
+    witnessed = json.loads(source.read_text())
+    database = config.database_identity(sa.engine.make_url(inner_db_uri(target_uri)))
+    witnessed["database"] = database
+    target = config.witness_path(database)
+    assert target.parent == home / "witness"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(witnessed))
 
 
 @pytest.fixture
@@ -314,7 +327,7 @@ def db(golden_sqlite: Golden, tmp_path: Path, provenance_home: Path, legit_key: 
     """A fresh copy of the golden SQLite database, the real key configured, the witness in place."""
     path = tmp_path / "mlflow.db"
     shutil.copyfile(golden_sqlite.location, path)
-    _copy_witness(golden_sqlite, provenance_home)
+    _copy_witness(golden_sqlite, provenance_home, f"provenance+sqlite:///{path}")
     monkeypatch.setenv("MLFLOW_PROVENANCE_KEY", str(legit_key))
     return SqliteTarget(f"provenance+sqlite:///{path}", path, golden_sqlite.workload)
 
@@ -335,6 +348,6 @@ def pg_db(golden_postgres: Golden, postgres_uri: str, provenance_home: Path, leg
             conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{golden_postgres.location}"')
     finally:
         admin.dispose()
-    _copy_witness(golden_postgres, provenance_home)
+    _copy_witness(golden_postgres, provenance_home, postgres_uri)
     monkeypatch.setenv("MLFLOW_PROVENANCE_KEY", str(legit_key))
     return PostgresTarget(postgres_uri, golden_postgres.workload)
