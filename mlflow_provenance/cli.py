@@ -38,7 +38,6 @@ def _engine_for(tracking_uri: str | None):
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from mlflow_provenance import ledger_schema
     from mlflow_provenance.verify import Scope, read_snapshot, verify_database
 
     model = None
@@ -50,7 +49,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     engine = _engine_for(args.tracking_uri)
     keyring = config.trusted_keyring()
     with engine.connect() as conn, read_snapshot(conn):
-        meta = ledger_schema.read_meta(conn)
         database = config.database_identity(engine.url)
         witness = config.read_witness(database)
         report = verify_database(conn, keyring, witness=witness, scope=Scope(args.run_id, model))

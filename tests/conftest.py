@@ -6,6 +6,7 @@ they skip with that reason — except in CI (``CI=true``), where its absence fai
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -83,26 +84,35 @@ def sqlite_uri(tmp_path: Path, migrated_sqlite_template: Path) -> str:
     return f"provenance+sqlite:///{tmp_path}/mlflow.db"
 
 
-@pytest.fixture
-def postgres_uri() -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards."""
+@contextlib.contextmanager
+def fresh_postgres_database(prefix: str = "prov_test") -> Iterator[str]:
+    """A new PostgreSQL database (plain SQLAlchemy URI), dropped afterwards."""
     postgres_or_skip()
     import sqlalchemy as sa
 
-    name = f"prov_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(PG_ADMIN_URI, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield f"provenance+postgresql://postgres@{PG_HOST}:5432/{name}"
-    from mlflow_provenance.adapters.binding import dispose_engines
+    try:
+        yield f"postgresql://postgres@{PG_HOST}:5432/{name}"
+    finally:
+        from mlflow_provenance.adapters.binding import dispose_engines
 
-    dispose_engines()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-        )
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.dispose()
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            )
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_uri() -> Iterator[str]:
+    """A fresh PostgreSQL database behind a provenance URI, dropped afterwards."""
+    with fresh_postgres_database() as uri:
+        yield "provenance+" + uri
 
 
 MYSQL_ADMIN_URI = f"mysql+pymysql://root@{PG_HOST}:3306/test"

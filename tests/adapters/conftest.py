@@ -13,9 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import shutil
-import uuid
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.conftest import PG_ADMIN_URI, PG_HOST, postgres_or_skip  # noqa: E402
+from tests.conftest import fresh_postgres_database  # noqa: E402
 
 _PROVENANCE_ENV = (
     "MLFLOW_PROVENANCE_KEY",
@@ -35,28 +33,9 @@ _PROVENANCE_ENV = (
 )
 
 
-@contextlib.contextmanager
-def pg_database() -> Iterator[str]:
+def pg_database() -> contextlib.AbstractContextManager[str]:
     """A fresh PostgreSQL database (plain SQLAlchemy URI), dropped afterwards."""
-    postgres_or_skip()
-    import sqlalchemy as sa
-
-    name = f"prov_adapt_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URI, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@{PG_HOST}:5432/{name}"
-    finally:
-        from mlflow_provenance.adapters.binding import dispose_engines
-
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(
-                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-            )
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.dispose()
+    return fresh_postgres_database("prov_adapt")
 
 
 @contextlib.contextmanager
