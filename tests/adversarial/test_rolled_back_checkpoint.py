@@ -48,3 +48,16 @@ def test_rolled_back_log_under_a_new_origin_is_caught(db, verify):
     _roll_back(db, new_origin="mlflow-provenance/00000000-0000-4000-8000-000000000000", drop_all_checkpoints=True)
     assert db.scalar("SELECT COUNT(*) FROM prov_checkpoints") == 0
     assert_caught(verify, db.uri)
+
+
+def test_deleted_newest_checkpoint_leaves_its_event_unsigned(db, verify, provenance_home):
+    """The run-end event is sealed by its own checkpoint; without it, the event has no signature."""
+    import shutil
+
+    assert_clean(verify, db.uri)
+    newest = db.scalar("SELECT MAX(id) FROM prov_checkpoints")
+    size = db.scalar("SELECT size FROM prov_checkpoints WHERE id = ?", newest)
+    db.tamper(("DELETE FROM prov_checkpoints WHERE id = ?", (newest,)))
+    shutil.rmtree(provenance_home / "witness")  # a first-time auditor
+    report = assert_caught(verify, db.uri)
+    assert any(f["kind"] == "event-signature" and f["event"] == size for f in report["findings"])
