@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
@@ -12,6 +11,15 @@ import sqlalchemy as sa
 from mlflow_provenance import ledger_schema
 from mlflow_provenance.errors import ConfigurationError
 from tests.conftest import inner_db_uri, run_cli
+
+
+@pytest.fixture
+def configured_key(tmp_path, monkeypatch) -> Path:
+    """A signing key made with keygen and set as MLFLOW_PROVENANCE_KEY."""
+    path = tmp_path / "k.pem"
+    assert run_cli("keygen", "--out", str(path))[0] == 0
+    monkeypatch.setenv("MLFLOW_PROVENANCE_KEY", str(path))
+    return path
 
 
 def _store(uri: str):
@@ -150,37 +158,22 @@ def test_keygen_refuses_to_overwrite(tmp_path):
     assert path.read_bytes() == original
 
 
-def test_verify_on_a_database_without_ledger_is_a_configuration_error(tmp_path, verify):
+def test_verify_on_a_database_without_ledger_is_a_configuration_error(tmp_path, verify, configured_key):
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     SqlAlchemyStore(f"sqlite:///{tmp_path}/plain.db", str(tmp_path / "art"))
-    run_cli("keygen", "--out", str(tmp_path / "k.pem"))
-    os.environ["MLFLOW_PROVENANCE_KEY"] = str(tmp_path / "k.pem")
-    try:
-        code, _ = verify(f"provenance+sqlite:///{tmp_path}/plain.db")
-    finally:
-        del os.environ["MLFLOW_PROVENANCE_KEY"]
+    code, _ = verify(f"provenance+sqlite:///{tmp_path}/plain.db")
     assert code == 2
 
 
-def test_verify_of_a_missing_database_file_does_not_create_it(tmp_path, verify):
-    run_cli("keygen", "--out", str(tmp_path / "k.pem"))
-    os.environ["MLFLOW_PROVENANCE_KEY"] = str(tmp_path / "k.pem")
-    try:
-        code, _ = verify(f"provenance+sqlite:///{tmp_path}/absent.db")
-    finally:
-        del os.environ["MLFLOW_PROVENANCE_KEY"]
+def test_verify_of_a_missing_database_file_does_not_create_it(tmp_path, verify, configured_key):
+    code, _ = verify(f"provenance+sqlite:///{tmp_path}/absent.db")
     assert code == 2
     assert not Path(tmp_path / "absent.db").exists()
 
 
-def test_unreachable_database_is_a_configuration_error_not_an_integrity_failure(tmp_path):
-    run_cli("keygen", "--out", str(tmp_path / "k.pem"))
-    os.environ["MLFLOW_PROVENANCE_KEY"] = str(tmp_path / "k.pem")
-    try:
-        code, _ = run_cli("verify", "--tracking-uri", "provenance+postgresql://postgres@127.0.0.1:1/none")
-    finally:
-        del os.environ["MLFLOW_PROVENANCE_KEY"]
+def test_unreachable_database_is_a_configuration_error_not_an_integrity_failure(tmp_path, configured_key):
+    code, _ = run_cli("verify", "--tracking-uri", "provenance+postgresql://postgres@127.0.0.1:1/none")
     assert code == 2
 
 
