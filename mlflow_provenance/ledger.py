@@ -163,6 +163,12 @@ class _Statements:
         self.insert_checkpoint = (
             f"INSERT INTO prov_checkpoints (size, root, reason, note) VALUES ({p}, {p}, {p}, {p})"
         )
+        # Content-addressed: a blob that is already there is the same bytes.
+        blob = f"prov_blobs (digest, media_type, content) VALUES ({p}, {p}, {p})"
+        self.insert_blob = {
+            "sqlite": f"INSERT OR IGNORE INTO {blob}",
+            "mysql": f"INSERT IGNORE INTO {blob}",
+        }.get(dialect, f"INSERT INTO {blob} ON CONFLICT (digest) DO NOTHING")
 
 
 #: A checkpoint is signed at least every this many events, so long runs (or a server that
@@ -243,6 +249,17 @@ class LedgerWriter:
         if checkpoint_reason:
             note = self._checkpoint(conn, sql, tree, checkpoint_reason)
         return Appended(seq, digest, note)
+
+    def put_blob(self, conn: sa.engine.Connection, digest: str, media_type: str, content: bytes) -> None:
+        """Store a document under its digest (``sha256:<hex>`` of ``content``), in ``conn``'s
+        transaction; the event that references it commits with it.
+
+        Raises:
+            ValueError: ``digest`` is not the SHA-256 of ``content``.
+        """
+        if digest != "sha256:" + hashlib.sha256(content).hexdigest():
+            raise ValueError(f"blob digest {digest} does not match its content")
+        _cursor(conn).execute(self._statements(conn).insert_blob, (digest, media_type, content))
 
     def _checkpoint(
         self, conn: sa.engine.Connection, sql: _Statements, tree: merkle.CompactRange, reason: str

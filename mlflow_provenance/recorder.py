@@ -44,6 +44,43 @@ class Operation:
     checkpoint_reason: str | None = None
 
 
+@dataclass(frozen=True)
+class Blob:
+    """A document stored content-addressed beside an event (``prov_blobs``)."""
+
+    digest: str
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A provenance record (and its blobs) to bind into the next event of this context.
+
+    ``record`` lands in the event payload's ``records`` list; a record that references a
+    blob names it in its ``blob`` field, and :mod:`mlflow_provenance.verify` checks the
+    stored bytes against that digest.
+    """
+
+    record: dict[str, Any]
+    blobs: tuple[Blob, ...] = ()
+
+
+_attachments: contextvars.ContextVar[list[Attachment] | None] = contextvars.ContextVar(
+    "mlflow_provenance_attachments", default=None
+)
+
+
+@contextlib.contextmanager
+def attach(*attachments: Attachment) -> Iterator[None]:
+    """Bind records into the event of the first transaction that commits writes in this block."""
+    token = _attachments.set(list(attachments))
+    try:
+        yield
+    finally:
+        _attachments.reset(token)
+
+
 _current: contextvars.ContextVar[Operation | None] = contextvars.ContextVar(
     "mlflow_provenance_operation", default=None
 )
@@ -95,13 +132,21 @@ class Recorder:
         if not changes and op.checkpoint_reason is None:
             return
         entity_type, entity_id = entity_of(op.name, changes)
+        payload: dict[str, Any] = {"kind": "mlflow.write", "changes": [c.as_json() for c in changes]}
+        pending = _attachments.get()
+        if pending:
+            attached, pending[:] = list(pending), []  # one event carries them; a rollback re-raises
+            for attachment in attached:
+                for blob in attachment.blobs:
+                    self.writer.put_blob(conn, blob.digest, blob.media_type, blob.content)
+            payload["records"] = [attachment.record for attachment in attached]
         appended = self.writer.append(
             conn,
             entity_type=entity_type,
             entity_id=entity_id,
             op=op.name,
             actor=self._actor(),
-            payload={"kind": "mlflow.write", "changes": [c.as_json() for c in changes]},
+            payload=payload,
             checkpoint_reason=op.checkpoint_reason,
         )
         if appended.checkpoint_note is not None:

@@ -197,7 +197,8 @@ def _verify(conn: sa.engine.Connection, keyring: Keyring, witness: dict | None, 
     expected: dict[str, dict[tuple, tuple[dict[str, Any], int]]] = {name: {} for name in tables}
     covered = _provisionally_signed_size(checkpoints, keyring, report.origin)
     tail_check = _TailSignatures(keyring, report, covered)
-    tree = _replay_events(conn, report, tables, expected, wanted_sizes, roots, times, tail_check)
+    blobs: dict[str, tuple[int, str]] = {}
+    tree = _replay_events(conn, report, tables, expected, wanted_sizes, roots, times, tail_check, blobs)
 
     _check_checkpoints(report, checkpoints, keyring, roots, times, tree.size)
     _check_signed(report)
@@ -209,6 +210,7 @@ def _verify(conn: sa.engine.Connection, keyring: Keyring, witness: dict | None, 
             f"{scope.describe()} is neither in the ledger nor in the database: check the id."
         )
     _check_bypass(conn, dialect, report, list(tables.values()))
+    _check_blobs(conn, report, blobs, whole_database=not (scope.run_id or scope.model))
     return report
 
 
@@ -221,6 +223,7 @@ def _replay_events(
     roots: dict[int, bytes],
     times: dict[int, str],
     tail_check: "_TailSignatures",
+    blobs: dict[str, tuple[int, str]],
 ) -> merkle.CompactRange:
     """One pass over all events: sequence, hashes, chains, Merkle tree, tail signatures, replay.
 
@@ -284,6 +287,9 @@ def _replay_events(
                 except (ValueError, TypeError, AttributeError):
                     report.add("event-malformed", "event's captured rows are not well formed",
                                event=seq, entity=f"{entity_type} {entity_id}")
+                for record in payload.get("records") or ():
+                    if isinstance(record, dict) and isinstance(record.get("blob"), str):
+                        blobs.setdefault(record["blob"], (seq, f"{entity_type} {entity_id}"))
         report.events += len(batch)
     return tree
 
@@ -598,3 +604,26 @@ def _check_bypass(
             f"{len(missing)} capture trigger(s) are missing, e.g. {sorted(missing)[0]}",
             entity="ledger",
         )
+
+
+def _check_blobs(
+    conn: sa.engine.Connection, report: Report, referenced: dict[str, tuple[int, str]], *, whole_database: bool
+) -> None:
+    """Documents stored beside events (manifests, policies) must hash to the digest the
+    events name; a stored document no event names was written behind the ledger."""
+    stored = set()
+    rows = conn.execute(sa.select(ledger_schema.prov_blobs.c.digest, ledger_schema.prov_blobs.c.content))
+    for digest, content in rows:
+        stored.add(digest)
+        if digest not in referenced:
+            if whole_database:
+                report.add("blob-unreferenced", f"document {digest} is named by no ledger event")
+            continue
+        seq, entity = referenced[digest]
+        actual = "sha256:" + hashlib.sha256(bytes(content or b"")).hexdigest()
+        if actual != digest:
+            report.add("blob-altered", f"document {digest} no longer has that digest (now {actual})",
+                       event=seq, entity=entity)
+    for digest, (seq, entity) in referenced.items():
+        if digest not in stored:
+            report.add("blob-missing", f"document {digest} named by the ledger is gone", event=seq, entity=entity)

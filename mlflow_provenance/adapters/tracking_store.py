@@ -23,7 +23,8 @@ from mlflow_provenance.adapters.binding import (
     recorder_for,
     signing_key,
 )
-from mlflow_provenance.recorder import operation
+from mlflow_provenance.adapters import run_environment
+from mlflow_provenance.recorder import attach, operation
 from mlflow_provenance.uri import inner_uri
 
 _SERVER_ARTIFACT_ROOT_ENV_VAR = "_MLFLOW_SERVER_ARTIFACT_ROOT"
@@ -58,6 +59,17 @@ class ProvenanceTrackingStore(SqlAlchemyStore):
         bind_sessions(self, self.recorder)
         with operation("create_default_experiment"):
             super()._initialize_store_state()
+
+    def create_run(self, experiment_id: str, user_id: str, start_time: int, tags: Any, run_name: str) -> Any:
+        """MLflow's ``create_run``, with the environment manifest bound into the same event
+        (and written as the run artifact ``provenance/environment.json`` once committed)."""
+        environment = run_environment.for_new_run(tags)
+        with operation("create_run"), attach(environment.attachment):
+            run = super().create_run(experiment_id, user_id, start_time, environment.tags, run_name)
+        run_environment.write_artifacts(run, environment.manifest)
+        return run
+
+    create_run.__provenance_op__ = "create_run"  # type: ignore[attr-defined]
 
 
 def _run_end(run_id: str, run_status: Any = None, *args: Any, **kwargs: Any) -> str | None:
