@@ -76,7 +76,10 @@ def for_new_run(tags: Sequence[RunTag] | None) -> RunEnvironment:
                 "without mlflow-provenance (install it on the client, then use mlflow.start_run)"
             )
         else:
-            manifest, source = capture_environment(), "store"
+            try:
+                manifest, source = capture_environment(), "store"
+            except Exception as exc:  # noqa: BLE001 - boundary: capture must never fail a run
+                reason = f"environment capture failed: {type(exc).__name__}: {exc}"
     if manifest is None:
         _logger.warning("mlflow-provenance: run created without an environment manifest: %s", reason)
         record = {"kind": RECORD_KIND, "blob": None, "status": env.STATUS_MISSING, "reason": reason}

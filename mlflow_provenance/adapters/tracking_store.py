@@ -9,8 +9,10 @@ them commits with them.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
-from typing import Any
+from typing import Any, Callable
 
 from mlflow.entities import RunStatus
 from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
@@ -60,16 +62,27 @@ class ProvenanceTrackingStore(SqlAlchemyStore):
         with operation("create_default_experiment"):
             super()._initialize_store_state()
 
-    def create_run(self, experiment_id: str, user_id: str, start_time: int, tags: Any, run_name: str) -> Any:
-        """MLflow's ``create_run``, with the environment manifest bound into the same event
-        (and written as the run artifact ``provenance/environment.json`` once committed)."""
-        environment = run_environment.for_new_run(tags)
+
+def _with_environment(create_run: Callable[..., Any]) -> Callable[..., Any]:
+    """MLflow's ``create_run`` (same signature and doc), with the environment manifest bound
+    into its ledger event and written as ``provenance/environment.json`` once committed."""
+    signature = inspect.signature(create_run)
+
+    @functools.wraps(create_run)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = signature.bind(self, *args, **kwargs)
+        environment = run_environment.for_new_run(call.arguments.get("tags"))
+        call.arguments["tags"] = environment.tags
         with operation("create_run"), attach(environment.attachment):
-            run = super().create_run(experiment_id, user_id, start_time, environment.tags, run_name)
+            run = create_run(*call.args, **call.kwargs)
         run_environment.write_artifacts(run, environment.manifest)
         return run
 
-    create_run.__provenance_op__ = "create_run"  # type: ignore[attr-defined]
+    wrapper.__provenance_op__ = "create_run"  # type: ignore[attr-defined]
+    return wrapper
+
+
+ProvenanceTrackingStore.create_run = _with_environment(SqlAlchemyStore.create_run)  # type: ignore[method-assign]
 
 
 def _run_end(run_id: str, run_status: Any = None, *args: Any, **kwargs: Any) -> str | None:

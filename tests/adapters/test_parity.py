@@ -79,6 +79,12 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
+def _is_provenance_tag(value: Any) -> bool:
+    """A tag the provenance store adds at ``create_run`` (the environment manifest's digest
+    and summary, issue 3): the one documented difference in what a run carries."""
+    return isinstance(value, dict) and str(value.get("key", "")).startswith("provenance.env.")
+
+
 def _normalise(value: Any, ids: IdMap) -> Any:
     if isinstance(value, dict):
         out = {}
@@ -89,7 +95,7 @@ def _normalise(value: Any, ids: IdMap) -> Any:
                 out[key] = _normalise(item, ids)
         return out
     if isinstance(value, list):
-        return [_normalise(v, ids) for v in value]
+        return [_normalise(v, ids) for v in value if not _is_provenance_tag(v)]
     if isinstance(value, str):
         return ids.sub(value)
     return value

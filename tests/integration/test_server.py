@@ -28,8 +28,9 @@ def _free_port() -> int:
 def _server(uri: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [MLFLOW, "server", "--backend-store-uri", uri, "--registry-store-uri", uri,
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+         "--artifacts-destination", str(log.parent / "server-artifacts")],
+        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=log.parent,
     )
 
 
@@ -120,3 +121,63 @@ def test_remote_client_writes_are_recorded_and_verify_clean(postgres_uri, tmp_pa
     code, report = verify(postgres_uri)
     assert code == 1
     assert any(f["field"] == "params.value[lr]" and f["entity"] == f"run {run_id}" for f in report["findings"])
+
+
+def test_environment_manifest_travels_from_client_to_server_ledger(postgres_uri, tmp_path, monkeypatch, verify):
+    """Issue 3 through a real server: the client's run-context provider sends its manifest,
+    the server's store checks it, keeps it in the ledger and writes the run artifact; a run
+    created without the provider (``MlflowClient.create_run`` over REST) is marked missing."""
+    import hashlib
+    import json
+
+    key = tmp_path / "server.key"
+    assert run_cli("keygen", "--out", str(key))[0] == 0
+    port = _free_port()
+    log = tmp_path / "server.log"
+    proc = _server(postgres_uri, port, dict(os.environ, MLFLOW_PROVENANCE_KEY=str(key)), log)
+    client_code = (
+        "import json, os, mlflow\n"
+        f"mlflow.set_tracking_uri('http://127.0.0.1:{port}')\n"
+        "with mlflow.start_run() as run:\n"
+        "    mlflow.log_param('lr', 0.1)\n"
+        "c = mlflow.MlflowClient()\n"
+        "bare = c.create_run(run.info.experiment_id)\n"
+        "path = c.download_artifacts(run.info.run_id, 'provenance/environment.json', os.getcwd())\n"
+        "print(json.dumps({'run': run.info.run_id, 'bare': bare.info.run_id, 'pid': os.getpid(),\n"
+        "                  'artifact': open(path, 'rb').read().hex(),\n"
+        "                  'tags': c.get_run(run.info.run_id).data.tags,\n"
+        "                  'bare_tags': c.get_run(bare.info.run_id).data.tags}))\n"
+    )
+    try:
+        _wait_ready(port, proc, log)
+        client_env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_PROVENANCE")}
+        result = subprocess.run([sys.executable, "-c", client_code], env=client_env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, result.stderr[-3000:]
+        out = json.loads(result.stdout.strip().splitlines()[-1])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    tags, artifact = out["tags"], bytes.fromhex(out["artifact"])
+    assert tags["provenance.env.status"] == "complete" and tags["provenance.env.source"] == "client"
+    assert not [k for k in tags if k.startswith("provenance.env.manifest.part.")]
+    assert tags["provenance.env.digest"] == "sha256:" + hashlib.sha256(artifact).hexdigest()
+    manifest = json.loads(artifact)
+    assert manifest["invocation"]["pid"] == out["pid"]  # the client's process, not the server's
+    assert out["bare_tags"]["provenance.env.status"] == "missing"
+    assert "provenance.env.digest" not in out["bare_tags"]
+
+    engine = sa.create_engine(inner_db_uri(postgres_uri))
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql(
+            "SELECT content FROM prov_blobs WHERE digest = %s", (tags["provenance.env.digest"],)).scalar_one()
+        records = [json.loads(body)["payload"]["records"] for (body,) in conn.exec_driver_sql(
+            "SELECT body FROM prov_events WHERE op = 'create_run' AND entity_id IN (%s, %s) ORDER BY seq",
+            (out["run"], out["bare"]))]
+    engine.dispose()
+    assert bytes(stored) == artifact
+    assert [r[0]["status"] for r in records] == ["complete", "missing"]
+    monkeypatch.setenv("MLFLOW_PROVENANCE_KEY", str(key))
+    code, report = verify(postgres_uri)
+    assert code == 0, [f["message"] for f in report["findings"]]
