@@ -19,13 +19,21 @@ from typing import Any, Mapping
 DOCKER_TIMEOUT_S = 2.0
 
 _ID = r"([0-9a-f]{64})"
-_ID_PATTERNS = (
-    re.compile(r"/docker/containers/" + _ID),                      # Docker (mountinfo)
-    re.compile(r"/overlay-containers/" + _ID),                     # Podman (mountinfo)
-    re.compile(r"/sandboxes/" + _ID),                              # containerd (mountinfo)
-    re.compile(r"(?:docker|cri-containerd|crio|libpod)-" + _ID + r"\.scope"),  # systemd cgroups
-    re.compile(r"/(?:docker|kubepods[^:\n]*|lxc|ecs/[^/\n]+)/" + _ID),        # cgroup v1 paths
+#: Container ids in ``/proc/self/cgroup`` paths (cgroup v1, and systemd scopes).
+_CGROUP_ID = (
+    re.compile(r"(?:docker|cri-containerd|crio|libpod)-" + _ID + r"\.scope"),
+    re.compile(r"/(?:docker|kubepods[^:\n]*|lxc|ecs/[^/\n]+)/" + _ID),
 )
+#: Container ids in the source path of the files a runtime bind-mounts into its container.
+#: (containerd's ``/sandboxes/<id>`` names the pod sandbox — the pause container — so it
+#: is not one of them.)
+_MOUNT_ID = (
+    re.compile(r"/docker/containers/" + _ID + r"/"),        # Docker
+    re.compile(r"/overlay-containers/" + _ID + r"/"),       # Podman
+)
+#: Mount points the runtime fills from a per-container directory. Only these lines are
+#: read: a *host* running containers lists their mounts too, under other mount points.
+_RUNTIME_MOUNT_POINTS = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
 _SHORT_ID = re.compile(r"^[0-9a-f]{12}$")
 _SERVICE_ACCOUNT = "var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
@@ -69,16 +77,30 @@ def container_info(
 
 
 def _container_id(root: Path) -> tuple[str | None, str | None]:
-    for relative in ("proc/self/mountinfo", "proc/self/cgroup"):
-        try:
-            text = (root / relative).read_text(errors="replace")
-        except OSError:
+    """The container's id: from its cgroup path (cgroup v1, systemd scopes), else from the
+    source of its ``/etc/hostname``-style bind mounts (cgroup v2 hides the path)."""
+    cgroup = _read(root / "proc/self/cgroup")
+    for pattern in _CGROUP_ID:
+        match = pattern.search(cgroup)
+        if match:
+            return match.group(1), "/proc/self/cgroup"
+    for line in _read(root / "proc/self/mountinfo").splitlines():
+        fields = line.split()
+        # proc(5): 4th field is the root of the mount in its filesystem, 5th the mount point.
+        if len(fields) < 5 or fields[4] not in _RUNTIME_MOUNT_POINTS:
             continue
-        for pattern in _ID_PATTERNS:
-            match = pattern.search(text)
+        for pattern in _MOUNT_ID:
+            match = pattern.search(fields[3])
             if match:
-                return match.group(1), "/" + relative
+                return match.group(1), "/proc/self/mountinfo"
     return None, None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def _hostname_id(env: Mapping[str, str]) -> str | None:
@@ -105,8 +127,9 @@ def _kubernetes(root: Path, env: Mapping[str, str]) -> dict[str, Any]:
 def _docker_endpoint(root: Path, env: Mapping[str, str]) -> str | None:
     if env.get("DOCKER_HOST"):
         return env["DOCKER_HOST"]
-    if (root / "var/run/docker.sock").exists():
-        return "unix:///var/run/docker.sock"
+    socket = root / "var/run/docker.sock"
+    if socket.exists():
+        return f"unix://{socket}"
     return None
 
 
@@ -120,34 +143,44 @@ def _ask_engine(ref: str, root: Path, env: Mapping[str, str]) -> dict[str, Any]:
     except ImportError as exc:
         return {"used": False, "endpoint": endpoint, "reason": f"docker SDK not installed: {exc}"}
     try:
-        client = docker.DockerClient(base_url=endpoint, timeout=DOCKER_TIMEOUT_S)
+        if env.get("DOCKER_HOST"):  # also honours DOCKER_TLS_VERIFY / DOCKER_CERT_PATH
+            client = docker.DockerClient.from_env(environment=dict(env), timeout=DOCKER_TIMEOUT_S)
+        else:
+            client = docker.DockerClient(base_url=endpoint, timeout=DOCKER_TIMEOUT_S)
     except DockerException as exc:
         return {"used": False, "endpoint": endpoint, "reason": f"Docker API not reachable: {exc}"}
     try:
-        attrs = client.api.inspect_container(ref)
+        try:
+            attrs = client.api.inspect_container(ref)
+        except DockerException as exc:
+            return {"used": False, "endpoint": endpoint, "reason": f"Docker API could not describe container {ref}: {exc}"}
+        config = attrs.get("Config") or {}
         image_id = attrs.get("Image")
-        image = client.api.inspect_image(image_id) if image_id else {}
-    except DockerException as exc:
-        return {"used": False, "endpoint": endpoint, "reason": f"Docker API could not describe container {ref}: {exc}"}
+        section: dict[str, Any] = {
+            "used": True,
+            "endpoint": endpoint,
+            "container": {
+                "id": attrs.get("Id"),
+                "name": (attrs.get("Name") or "").lstrip("/") or None,
+                "created": attrs.get("Created"),
+                "labels": config.get("Labels") or {},
+            },
+            "image": {"id": image_id, "reference": config.get("Image"), "repo_digests": [], "repo_tags": [], "labels": {}},
+        }
+        try:
+            image = client.api.inspect_image(image_id) if image_id else {}
+        except DockerException as exc:
+            section["image"]["error"] = f"Docker API could not describe image {image_id}: {exc}"
+            return section
+        section["image"].update(
+            repo_digests=image.get("RepoDigests") or [],
+            repo_tags=image.get("RepoTags") or [],
+            labels=(image.get("Config") or {}).get("Labels") or {},
+        )
+        return section
+    except ValueError as exc:  # a body that is not JSON (requests' JSONDecodeError)
+        return {"used": False, "endpoint": endpoint, "reason": f"Docker API answered with something that is not JSON: {exc}"}
     except OSError as exc:  # requests' ConnectionError/Timeout derive from OSError
         return {"used": False, "endpoint": endpoint, "reason": f"Docker API not reachable: {exc}"}
     finally:
         client.close()
-    config = attrs.get("Config") or {}
-    return {
-        "used": True,
-        "endpoint": endpoint,
-        "container": {
-            "id": attrs.get("Id"),
-            "name": (attrs.get("Name") or "").lstrip("/") or None,
-            "created": attrs.get("Created"),
-            "labels": config.get("Labels") or {},
-        },
-        "image": {
-            "id": image_id,
-            "reference": config.get("Image"),
-            "repo_digests": image.get("RepoDigests") or [],
-            "repo_tags": image.get("RepoTags") or [],
-            "labels": (image.get("Config") or {}).get("Labels") or {},
-        },
-    }

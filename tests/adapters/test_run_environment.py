@@ -92,6 +92,20 @@ def test_fluent_run_carries_manifest_in_ledger_tags_and_artifact(store_uri, tmp_
     assert code == 0, report["findings"]
 
 
+def test_seeds_handed_to_the_api_are_in_the_manifest(sqlite_uri, tmp_path, monkeypatch):
+    import mlflow_provenance
+    from mlflow_provenance.environment import invocation
+
+    monkeypatch.setattr(invocation, "_seeds", {})
+    monkeypatch.setenv("PYTHONHASHSEED", "7")
+    mlflow_provenance.record_seed("numpy", 1234)
+    with pytest.raises(ValueError, match="int or a string"):
+        mlflow_provenance.record_seed("torch", 1.5)
+    run = mlflow.MlflowClient(tracking_uri=sqlite_uri).create_run("0")
+    seeds = _check_recorded(sqlite_uri, run.info.run_id, tmp_path).document["invocation"]["seeds"]
+    assert seeds == {"PYTHONHASHSEED": "7", "api:numpy": 1234}
+
+
 def test_client_create_run_carries_manifest_too(store_uri, tmp_path, verify):
     client = mlflow.MlflowClient(tracking_uri=store_uri)
     run = client.create_run("0", run_name="by-client", tags={"team": "audit"})

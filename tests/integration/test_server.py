@@ -142,11 +142,14 @@ def test_environment_manifest_travels_from_client_to_server_ledger(postgres_uri,
         "    mlflow.log_param('lr', 0.1)\n"
         "c = mlflow.MlflowClient()\n"
         "bare = c.create_run(run.info.experiment_id)\n"
+        "import mlflow_provenance\n"
+        "tagged = c.create_run(run.info.experiment_id, tags=mlflow_provenance.environment_tags())\n"
         "path = c.download_artifacts(run.info.run_id, 'provenance/environment.json', os.getcwd())\n"
         "print(json.dumps({'run': run.info.run_id, 'bare': bare.info.run_id, 'pid': os.getpid(),\n"
         "                  'artifact': open(path, 'rb').read().hex(),\n"
         "                  'tags': c.get_run(run.info.run_id).data.tags,\n"
-        "                  'bare_tags': c.get_run(bare.info.run_id).data.tags}))\n"
+        "                  'bare_tags': c.get_run(bare.info.run_id).data.tags,\n"
+        "                  'tagged_tags': c.get_run(tagged.info.run_id).data.tags}))\n"
     )
     try:
         _wait_ready(port, proc, log)
@@ -167,6 +170,8 @@ def test_environment_manifest_travels_from_client_to_server_ledger(postgres_uri,
     assert manifest["invocation"]["pid"] == out["pid"]  # the client's process, not the server's
     assert out["bare_tags"]["provenance.env.status"] == "missing"
     assert "provenance.env.digest" not in out["bare_tags"]
+    assert out["tagged_tags"]["provenance.env.status"] == "complete"  # create_run with environment_tags()
+    assert out["tagged_tags"]["provenance.env.source"] == "client"
 
     engine = sa.create_engine(inner_db_uri(postgres_uri))
     with engine.connect() as conn:
