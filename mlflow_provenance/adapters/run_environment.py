@@ -40,6 +40,20 @@ ARTIFACT_MANIFEST = "environment.json"
 ARTIFACT_DIFF = "git.diff"
 TAG_SOURCE = "provenance.env.source"
 RECORD_KIND = "environment-manifest"
+#: Tags only the store writes (at create_run).
+OWNED_TAG_PREFIX = env.TAG_PREFIX
+
+
+def owned_tag_error(key: str) -> Exception:
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    return MlflowException(
+        f"Tag '{key}' is set by mlflow-provenance when the run is created, from the environment "
+        f"manifest recorded in the ledger, and cannot be changed or deleted afterwards. Use a tag "
+        f"outside the '{OWNED_TAG_PREFIX}' prefix.",
+        INVALID_PARAMETER_VALUE,
+    )
 
 
 @dataclass(frozen=True)

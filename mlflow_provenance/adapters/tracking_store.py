@@ -111,3 +111,30 @@ record_write_methods(
         if hasattr(SqlAlchemyStore, name)
     ),
 )
+
+
+def _owned_tags(method: Callable[..., Any], keys: Callable[[inspect.BoundArguments], list[str]]) -> Callable[..., Any]:
+    """Refuse writes to the ``provenance.env.*`` tags, which the store sets at ``create_run``
+    from the manifest it recorded: a later edit through the API would make the UI disagree
+    with the ledger (it would be recorded, but mislead whoever reads the run page)."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        for key in keys(signature.bind(self, *args, **kwargs)):
+            if str(key).startswith(run_environment.OWNED_TAG_PREFIX):
+                raise run_environment.owned_tag_error(key)
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+ProvenanceTrackingStore.set_tag = _owned_tags(  # type: ignore[method-assign]
+    ProvenanceTrackingStore.set_tag, lambda call: [call.arguments["tag"].key]
+)
+ProvenanceTrackingStore.delete_tag = _owned_tags(  # type: ignore[method-assign]
+    ProvenanceTrackingStore.delete_tag, lambda call: [call.arguments["key"]]
+)
+ProvenanceTrackingStore.log_batch = _owned_tags(  # type: ignore[method-assign]
+    ProvenanceTrackingStore.log_batch, lambda call: [t.key for t in call.arguments.get("tags") or ()]
+)

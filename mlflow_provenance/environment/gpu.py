@@ -36,10 +36,10 @@ def gpu_info(nvml: ModuleType | None = None) -> tuple[dict[str, Any], ProbeError
                 "cuda_visible_devices": visible}, errors
     try:
         section: dict[str, Any] = {"available": True, "cuda_visible_devices": visible}
-        section["driver_version"] = _text(_query(nvml, errors, "driver_version", nvml.nvmlSystemGetDriverVersion))
-        cuda = _query(nvml, errors, "cuda_driver_version", _cuda_version_call(nvml))
+        section["driver_version"] = _text(_query(nvml, errors, "driver_version", lambda: nvml.nvmlSystemGetDriverVersion()))
+        cuda = _query(nvml, errors, "cuda_driver_version", lambda: _cuda_version_call(nvml)())
         section["cuda_driver_version"] = _cuda_version(cuda)
-        count = _query(nvml, errors, "device_count", nvml.nvmlDeviceGetCount)
+        count = _query(nvml, errors, "device_count", lambda: nvml.nvmlDeviceGetCount())
         devices = []
         for index in range(count if isinstance(count, int) else 0):
             devices.append(_device(nvml, errors, index))

@@ -18,9 +18,7 @@ SECRET_NAME_PARTS = (
     "KEY",
     "SECRET",
     "TOKEN",
-    "PASSWORD",
-    "PASSWD",
-    "PASSPHRASE",
+    "PASS",  # PASSWORD, PASSWD, PASSPHRASE, RABBITMQ_DEFAULT_PASS…
     "CREDENTIAL",
     "PRIVATE",
     "AUTH",
@@ -45,13 +43,19 @@ _SECRET_VALUE = re.compile(
     re.VERBOSE,
 )
 
-#: ``scheme://userinfo@`` — the userinfo part of a URL (RFC 3986 §3.2.1).
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#@\s]*)@")
+#: ``scheme://userinfo@`` — the userinfo part of a URL (RFC 3986 §3.2.1), up to the *last*
+#: ``@`` of the authority: an unencoded ``@`` in a password is invalid but works with most
+#: clients (``urllib``, pip), so it must not end the match early and leak the rest.
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
+#: Names that end in PWD are passwords (MYSQL_PWD), except the shell's working directories.
+_NOT_SECRET_PWD = frozenset({"PWD", "OLDPWD"})
 
 
 def is_secret_name(name: str) -> bool:
     """Whether a variable or option named ``name`` holds a secret by its name."""
     upper = name.upper()
+    if upper.endswith("PWD") and upper not in _NOT_SECRET_PWD:
+        return True
     return any(part in upper for part in SECRET_NAME_PARTS)
 
 

@@ -252,3 +252,24 @@ def test_dirty_git_work_tree_diff_becomes_an_artifact(tmp_path, sqlite_uri):
     assert git_section["diff"]["sha256"] == hashlib.sha256(diff).hexdigest()
     entry = manifest.document["code"]["entry_point"]
     assert entry["path"] == str(script) and entry["sha256"] == hashlib.sha256(script.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("write", ["set_tag", "delete_tag", "log_batch"])
+def test_manifest_tags_cannot_be_rewritten_through_the_api(sqlite_uri, write, verify):
+    from mlflow.entities import RunTag
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri=sqlite_uri)
+    run = client.create_run("0")
+    before = client.get_run(run.info.run_id).data.tags
+    calls = {
+        "set_tag": lambda: client.set_tag(run.info.run_id, "provenance.env.digest", "sha256:" + "0" * 64),
+        "delete_tag": lambda: client.delete_tag(run.info.run_id, "provenance.env.status"),
+        "log_batch": lambda: client.log_batch(run.info.run_id, tags=[RunTag("ok", "1"), RunTag("provenance.env.gpu", "8 × H100")]),
+    }
+    with pytest.raises(MlflowException, match="set by mlflow-provenance when the run is created") as raised:
+        calls[write]()
+    assert raised.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert client.get_run(run.info.run_id).data.tags == before  # nothing half-written
+    client.set_tag(run.info.run_id, "provenance_note", "other prefixes are fine")
+    assert verify(sqlite_uri)[0] == 0

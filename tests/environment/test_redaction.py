@@ -166,11 +166,6 @@ def test_strip_url_credentials_exact_forms():
     assert strip_url_credentials("git@github.com:org/repo.git", None) == "git@github.com:org/repo.git"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the userinfo regex stops at the first '@', so part of a password containing an "
-    "unencoded '@' survives (urllib/pip split at the last '@')",
-)
 @pytest.mark.parametrize("value", [
     "postgresql://user:p@ssw0rd-tail@db.example.com/app",
     "https://user:abc@def-leak@host.example/simple",
@@ -325,3 +320,19 @@ def test_argv_accepts_any_iterable_and_does_not_mutate():
     out = redact_argv(iter(argv))
     assert out == ["a.py", "--password", REDACTED]
     assert argv == ["a.py", "--password", "pw-iter-1"]
+
+
+@pytest.mark.parametrize("name", ["MYSQL_PWD", "DB_PWD", "RABBITMQ_DEFAULT_PASS", "REDIS_PASS"])
+def test_password_variables_without_the_word_password_are_redacted(name):
+    assert redact_environment({name: "hunter2"}) == {name: REDACTED}
+
+
+@pytest.mark.parametrize("name", ["PWD", "OLDPWD"])
+def test_working_directories_are_not_passwords(name):
+    assert redact_environment({name: "/home/user/project"}) == {name: "/home/user/project"}
+
+
+def test_several_urls_in_one_value_are_each_stripped():
+    out = redact_value("a=https://u:pw1@h1.example/x b=https://pw2@h2.example/y plain@mail.example")
+    assert "pw1" not in out and "pw2" not in out
+    assert "h1.example/x" in out and "h2.example/y" in out and "plain@mail.example" in out
