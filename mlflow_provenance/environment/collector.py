@@ -72,7 +72,11 @@ class Collector:
 
     def _python(self) -> Section:
         dists = packages.distributions()
-        return {**packages.python_info(), "distributions": dists, "freeze": packages.freeze(dists)}, []
+        section = {**packages.python_info(), "distributions": dists, "freeze": packages.freeze(dists)}
+        unreadable = packages.unreadable_distributions()
+        if unreadable:
+            section["unreadable_distributions"] = unreadable
+        return section, []
 
     def capture(self, *, script: str | None = None) -> Manifest:
         """A manifest of this process's environment, now. Never raises."""
@@ -148,7 +152,7 @@ class Collector:
             section, probe_errors = future.result(timeout=wait)
         except futures.TimeoutError:
             self._overdue.add(name)
-            message = f"did not finish within {self._deadline_s:.0f} s (still running; later runs will get it)"
+            message = f"did not finish within {self._deadline_s:g} s (still running; later runs will get it)"
             errors.append({"probe": name, "error": message})
             return {"error": message}
         except Exception as exc:  # noqa: BLE001 - a probe's failure is recorded, not raised

@@ -14,6 +14,7 @@ wraps the parsed object and never drops keys.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import zlib
@@ -22,7 +23,7 @@ from importlib import resources
 from typing import Any, Mapping
 
 from mlflow_provenance.canonical import canonical_json
-from mlflow_provenance.errors import FormatError
+from mlflow_provenance.errors import CanonicalizationError, FormatError
 
 SCHEMA_ID = "https://mlflow-provenance.dev/schemas/environment-manifest/v1"
 SCHEMA_VERSION = 1
@@ -74,11 +75,14 @@ class Manifest:
         """
         try:
             doc = json.loads(content)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise FormatError(f"environment manifest is not valid JSON: {exc}") from exc
         if not isinstance(doc, dict):
             raise FormatError("environment manifest must be a JSON object")
-        manifest = cls.from_document(doc)
+        try:
+            manifest = cls.from_document(doc)
+        except (CanonicalizationError, RecursionError) as exc:  # NaN, 1e400, lone surrogates…
+            raise FormatError(f"environment manifest has no RFC 8785 canonical form: {exc}") from exc
         if manifest.content != content:
             raise FormatError("environment manifest is not in RFC 8785 canonical form")
         if expected_digest is not None and manifest.digest != expected_digest:
@@ -127,13 +131,19 @@ def validate(document: Mapping[str, Any]) -> None:
     Raises:
         FormatError: naming the first offending field and what the schema wants there.
     """
-    import jsonschema
+    from jsonschema.exceptions import best_match
 
-    validator = jsonschema.Draft202012Validator(schema())
-    error = next(iter(sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))), None)
+    error = best_match(_validator().iter_errors(document))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise FormatError(f"environment manifest field {where}: {error.message}")
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema())
 
 
 # --- transport: client → server inside create_run --------------------------------------------
@@ -176,7 +186,7 @@ def from_transport(tags: Mapping[str, str]) -> Manifest | None:
         compressed = base64.b64decode(packed, validate=True)
         inflater = zlib.decompressobj()
         content = inflater.decompress(compressed, MAX_MANIFEST_BYTES)
-        if inflater.unconsumed_tail or not inflater.eof:
+        if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
             raise FormatError(f"environment manifest is truncated or larger than {MAX_MANIFEST_BYTES} bytes")
     except (ValueError, zlib.error) as exc:
         raise FormatError(f"environment manifest parts are not base64 zlib data: {exc}") from exc

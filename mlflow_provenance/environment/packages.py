@@ -44,20 +44,40 @@ def python_info() -> dict[str, Any]:
 
 
 def distributions() -> list[dict[str, Any]]:
-    """Every importable distribution, the first on ``sys.path`` winning (as pip sees them)."""
+    """Every importable distribution, the first on ``sys.path`` winning (as pip sees them).
+
+    A ``.dist-info`` without readable metadata or version (an interrupted install) is listed
+    by :func:`unreadable_distributions` instead, not allowed to spoil the inventory.
+    """
     seen: set[str] = set()
     result = []
     for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if not name:
+        identity = _identity(dist)
+        if identity is None:
             continue
+        name, version = identity
         normalized = re.sub(r"[-_.]+", "-", name).lower()
         if normalized in seen:
             continue
         seen.add(normalized)
-        result.append(_describe(dist, name))
+        result.append(_describe(dist, name, version))
     result.sort(key=lambda d: d["name"].lower())
     return result
+
+
+def unreadable_distributions() -> list[str]:
+    """Metadata directories on ``sys.path`` that name no distribution (no Name or Version)."""
+    return sorted(str(getattr(d, "_path", "?")) for d in metadata.distributions() if _identity(d) is None)
+
+
+def _identity(dist: metadata.Distribution) -> tuple[str, str] | None:
+    try:
+        name, version = dist.metadata["Name"], dist.version
+    except Exception:  # noqa: BLE001 - importlib_metadata raises its own MetadataNotFound
+        return None
+    if not name or not version:
+        return None
+    return str(name), str(version)
 
 
 def freeze(dists: list[dict[str, Any]]) -> list[str]:
@@ -77,8 +97,8 @@ def freeze(dists: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _describe(dist: metadata.Distribution, name: str) -> dict[str, Any]:
-    info: dict[str, Any] = {"name": name, "version": dist.version}
+def _describe(dist: metadata.Distribution, name: str, version: str) -> dict[str, Any]:
+    info: dict[str, Any] = {"name": name, "version": version}
     origin = _origin(dist)
     if origin:
         info["origin"] = origin

@@ -353,11 +353,6 @@ def test_an_overdue_probe_is_not_waited_for_a_second_time(
     assert later["capture"]["cached"] == sorted(STATIC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="collector._collect formats the deadline with '{:.0f}', so a 0.2 s deadline reads "
-    "'did not finish within 0 s'",
-)
 def test_overrun_message_states_the_deadline(monkeypatch: pytest.MonkeyPatch, stub_probes: Counter) -> None:
     release = threading.Event()
 
