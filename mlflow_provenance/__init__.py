@@ -44,11 +44,47 @@ def environment_tags() -> dict[str, str]:
     return transport_tags(capture_environment())
 
 
+def log_dataset(data, **kwargs):  # type: ignore[no-untyped-def]
+    """Record a dataset (full-content digest, lineage, license…): see
+    :func:`mlflow_provenance.adapters.datasets.log_dataset`."""
+    from mlflow_provenance.adapters.datasets import log_dataset as _log
+
+    return _log(data, **kwargs)
+
+
+def log_evaluation(metrics, **kwargs):  # type: ignore[no-untyped-def]
+    """Record an evaluation bound to its dataset, slice, seed and model: see
+    :func:`mlflow_provenance.adapters.datasets.log_evaluation`."""
+    from mlflow_provenance.adapters.datasets import log_evaluation as _log
+
+    return _log(metrics, **kwargs)
+
+
+def dataset_lineage(digest, **kwargs):  # type: ignore[no-untyped-def]
+    """Upstream or downstream lineage of a dataset: see
+    :func:`mlflow_provenance.adapters.datasets.dataset_lineage`."""
+    from mlflow_provenance.adapters.datasets import dataset_lineage as _lineage
+
+    return _lineage(digest, **kwargs)
+
+
+def run_lineage(run_id, **kwargs):  # type: ignore[no-untyped-def]
+    """The datasets (and their ancestors) and evaluations of a run: see
+    :func:`mlflow_provenance.adapters.datasets.run_lineage`."""
+    from mlflow_provenance.adapters.datasets import run_lineage as _lineage
+
+    return _lineage(run_id, **kwargs)
+
+
 __all__ = [
     "ConfigurationError",
     "IntegrityError",
     "ProvenanceError",
     "__version__",
+    "dataset_lineage",
     "environment_tags",
+    "log_dataset",
+    "log_evaluation",
     "record_seed",
+    "run_lineage",
 ]

@@ -25,7 +25,7 @@ from mlflow_provenance.adapters.binding import (
     recorder_for,
     signing_key,
 )
-from mlflow_provenance.adapters import run_environment
+from mlflow_provenance.adapters import records, run_environment
 from mlflow_provenance.recorder import attach, operation
 from mlflow_provenance.uri import inner_uri
 
@@ -138,3 +138,37 @@ ProvenanceTrackingStore.delete_tag = _owned_tags(  # type: ignore[method-assign]
 ProvenanceTrackingStore.log_batch = _owned_tags(  # type: ignore[method-assign]
     ProvenanceTrackingStore.log_batch, lambda call: [t.key for t in call.arguments.get("tags") or ()]
 )
+
+
+def _with_records(method: Callable[..., Any], prepare: Callable[[Any, inspect.BoundArguments], list[Any]]) -> Callable[..., Any]:
+    """``method`` with the records ``prepare`` finds in its arguments bound into its event.
+    ``prepare`` may refuse (raise) before anything is written, or rewrite the arguments."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = signature.bind(self, *args, **kwargs)
+        attachments = prepare(self, call)
+        if not attachments:
+            return method(*call.args, **call.kwargs)
+        with attach(*attachments):
+            return method(*call.args, **call.kwargs)
+
+    return wrapper
+
+
+def _inputs(store: Any, call: inspect.BoundArguments) -> list[Any]:
+    return records.for_inputs(store, call.arguments["run_id"], call.arguments.get("datasets"))
+
+
+def _evaluation(store: Any, call: inspect.BoundArguments) -> list[Any]:
+    tags = call.arguments.get("tags")
+    if not tags:
+        return []
+    kept, attachments = records.for_batch(store, call.arguments["run_id"], call.arguments.get("metrics") or (), tags)
+    call.arguments["tags"] = kept
+    return attachments
+
+
+ProvenanceTrackingStore.log_inputs = _with_records(ProvenanceTrackingStore.log_inputs, _inputs)  # type: ignore[method-assign]
+ProvenanceTrackingStore.log_batch = _with_records(ProvenanceTrackingStore.log_batch, _evaluation)  # type: ignore[method-assign]

@@ -13,15 +13,14 @@ wraps the parsed object and never drops keys.
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import json
-import zlib
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Mapping
 
+from mlflow_provenance import transport
 from mlflow_provenance.canonical import canonical_json
 from mlflow_provenance.errors import CanonicalizationError, FormatError
 
@@ -42,8 +41,8 @@ TAG_GIT_COMMIT = "provenance.env.git_commit"
 #: Transport of a client's manifest to a server in ``create_run`` (consumed by the server
 #: store, never stored as tags): zlib-compressed canonical bytes, base64, in parts.
 TAG_PART_PREFIX = "provenance.env.manifest.part."
-PART_CHARS = 6000
-MAX_MANIFEST_BYTES = 32 * 1024 * 1024
+PART_CHARS = transport.PART_CHARS
+MAX_MANIFEST_BYTES = transport.MAX_DOCUMENT_BYTES
 
 STATUS_COMPLETE = "complete"
 STATUS_PARTIAL = "partial"
@@ -150,12 +149,8 @@ def _validator() -> Any:
 
 
 def transport_tags(manifest: Manifest) -> dict[str, str]:
-    """Tags carrying ``manifest`` to a server store in ``create_run``."""
-    packed = base64.b64encode(zlib.compress(manifest.content, 6)).decode("ascii")
-    parts = [packed[i : i + PART_CHARS] for i in range(0, len(packed), PART_CHARS)] or [""]
-    tags = {f"{TAG_PART_PREFIX}{index:04d}": part for index, part in enumerate(parts)}
-    tags[TAG_DIGEST] = manifest.digest
-    return tags
+    """Tags carrying ``manifest`` to a server store in ``create_run`` (:mod:`mlflow_provenance.transport`)."""
+    return {**transport.pack(manifest.content, prefix=TAG_PART_PREFIX), TAG_DIGEST: manifest.digest}
 
 
 def is_transport_tag(key: str) -> bool:
@@ -169,27 +164,12 @@ def from_transport(tags: Mapping[str, str]) -> Manifest | None:
         FormatError: parts missing, not base64/zlib, too large, or not matching the
             claimed digest.
     """
-    parts = {key[len(TAG_PART_PREFIX):]: value for key, value in tags.items() if is_transport_tag(key)}
-    if not parts:
+    content = transport.unpack(tags, prefix=TAG_PART_PREFIX, what="environment manifest")
+    if content is None:
         return None
-    try:
-        indices = sorted(int(index) for index in parts)
-    except ValueError as exc:
-        raise FormatError(f"environment manifest part with a non-numeric index: {exc}") from exc
-    if indices != list(range(len(indices))):
-        raise FormatError(f"environment manifest parts are not contiguous: got {indices}")
     claimed = tags.get(TAG_DIGEST)
     if not claimed:
         raise FormatError(f"environment manifest parts arrived without {TAG_DIGEST}")
-    packed = "".join(parts[key] for key in sorted(parts, key=int))
-    try:
-        compressed = base64.b64decode(packed, validate=True)
-        inflater = zlib.decompressobj()
-        content = inflater.decompress(compressed, MAX_MANIFEST_BYTES)
-        if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
-            raise FormatError(f"environment manifest is truncated or larger than {MAX_MANIFEST_BYTES} bytes")
-    except (ValueError, zlib.error) as exc:
-        raise FormatError(f"environment manifest parts are not base64 zlib data: {exc}") from exc
     return Manifest.from_bytes(content, expected_digest=claimed)
 
 
