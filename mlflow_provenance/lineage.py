@@ -117,7 +117,8 @@ def load_graph(conn: sa.engine.Connection) -> LineageGraph:
     """The lineage recorded in one database's ledger (and its MLflow model tables)."""
     graph = LineageGraph()
     blobs = dict(conn.execute(sa.select(ledger_schema.prov_blobs.c.digest, ledger_schema.prov_blobs.c.content)).all())
-    rows = conn.exec_driver_sql("SELECT body FROM prov_events WHERE body LIKE '%\"records\":%' ORDER BY seq")
+    like = "SELECT body FROM prov_events WHERE body LIKE ? ORDER BY seq"
+    rows = conn.exec_driver_sql(like if conn.dialect.paramstyle == "qmark" else like.replace("?", "%s"), ('%"records":%',))
     for (body,) in rows:
         try:
             payload = json.loads(body).get("payload") or {}

@@ -52,6 +52,12 @@ class Blob:
     media_type: str
     content: bytes
 
+    @staticmethod
+    def digest_of(content: bytes) -> str:
+        import hashlib
+
+        return "sha256:" + hashlib.sha256(content).hexdigest()
+
 
 @dataclass(frozen=True)
 class Attachment:

@@ -287,7 +287,8 @@ def _replay_events(
                 except (ValueError, TypeError, AttributeError):
                     report.add("event-malformed", "event's captured rows are not well formed",
                                event=seq, entity=f"{entity_type} {entity_id}")
-                for record in payload.get("records") or ():
+            if isinstance(payload, dict) and isinstance(payload.get("records"), list):
+                for record in payload["records"]:
                     if isinstance(record, dict) and isinstance(record.get("blob"), str):
                         blobs.setdefault(record["blob"], (seq, f"{entity_type} {entity_id}"))
         report.events += len(batch)

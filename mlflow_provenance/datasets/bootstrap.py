@@ -87,9 +87,12 @@ def bootstrap_intervals(
         if fn is None:
             continue
         samples = np.array([fn(truth[i], predicted[i]) for i in indices], dtype=float)
-        low, high = np.nanquantile(samples, [(1 - confidence) / 2, (1 + confidence) / 2])
-        result[name] = {
-            "low": float(low), "high": float(high), "confidence": confidence,
-            "method": "bootstrap-percentile", "n_bootstrap": n, "seed": seed, "samples": size,
-        }
+        interval: dict[str, Any] = {"confidence": confidence, "method": "bootstrap-percentile",
+                                    "n_bootstrap": n, "seed": seed, "samples": size}
+        if np.isnan(samples).all():
+            interval.update(low=None, high=None, reason=f"{name} is undefined on every resample (e.g. constant y_true)")
+        else:
+            low, high = np.nanquantile(samples, [(1 - confidence) / 2, (1 + confidence) / 2])
+            interval.update(low=float(low), high=float(high))
+        result[name] = interval
     return result

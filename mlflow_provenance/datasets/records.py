@@ -36,7 +36,7 @@ MEDIA_TYPE = {
     EVALUATION: "application/vnd.mlflow-provenance.evaluation.v1+json",
 }
 CONTEXTS_HINT = "training, validation, evaluation, test…"
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # used with fullmatch: "$" would admit a final newline
 #: An SPDX license expression: ids joined by AND / OR / WITH, optional parentheses.
 _SPDX = re.compile(r"^\(?[A-Za-z0-9.+-]+\)?(?: (?:AND|OR|WITH) \(?[A-Za-z0-9.+-]+\)?)*$")
 #: MLflow's ``datasets.digest`` column holds 36 characters: the first 36 hex digits of ours.
@@ -333,7 +333,7 @@ def check(doc: Mapping[str, Any]) -> None:
 
 
 def _digest(what: str, value: Any) -> str:
-    if not isinstance(value, str) or not _DIGEST.match(value):
+    if not isinstance(value, str) or not _DIGEST.fullmatch(value):
         raise RecordError(
             f"{what} must be a full digest 'sha256:<64 hex>' (as returned by log_dataset(...).digest), got {value!r}"
         )
@@ -357,9 +357,15 @@ def _number(what: str, value: Any) -> float:
                 value = float(value)
         except ImportError:  # pragma: no cover
             pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RecordError(f"{what} must be a finite number, got {value!r}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError as exc:
+        raise RecordError(f"{what} must be a finite number, got an integer too large for a float") from exc
+    if not math.isfinite(number):
+        raise RecordError(f"{what} must be a finite number, got {value!r}")
+    return number
 
 
 def _sequence(what: str, value: Any) -> list[Any]:
