@@ -62,6 +62,65 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_INTEGRITY
 
 
+def _parse_model_uri(text: str) -> tuple[str, str | None, str | None]:
+    """``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` → (name, version, alias)."""
+    if not text.startswith("models:/"):
+        raise ConfigurationError(f"expected models:/NAME/VERSION or models:/NAME@ALIAS, got {text!r}")
+    rest = text[len("models:/"):]
+    if "@" in rest:
+        name, alias = rest.rsplit("@", 1)
+        if name and alias:
+            return name, None, alias
+    name, sep, version = rest.rpartition("/")
+    if not sep or not name or not version.isdigit():
+        raise ConfigurationError(f"expected models:/NAME/VERSION or models:/NAME@ALIAS, got {text!r}")
+    return name, version, None
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from mlflow_provenance import gate
+    from mlflow_provenance.policy import STAGES, load_policy
+    from mlflow_provenance.verify import Scope, read_snapshot, verify_database
+
+    name, version, alias = _parse_model_uri(args.model_uri)
+    policy = load_policy(args.policy or os.environ.get(config.ENV_POLICY) or None)
+    kind, sep, target_name = args.target.partition(":")
+    if not sep or kind not in ("stage", "alias"):
+        target_name = args.target
+        kind = "stage" if target_name.lower() in STAGES else "alias"
+    target = policy.target(target_name, kind)
+    if target is None:
+        gated = ", ".join(sorted(policy.targets)) or "none"
+        raise ConfigurationError(f"target {args.target!r} is not gated by policy {policy.origin} (gated: {gated})")
+    engine = _engine_for(args.tracking_uri)
+    keyring = config.trusted_keyring()
+    database = config.database_identity(engine.url)
+    with engine.connect() as conn, read_snapshot(conn):
+        if alias is not None:
+            version = conn.exec_driver_sql(
+                "SELECT version FROM registered_model_aliases WHERE name = %s AND alias = %s"
+                if conn.dialect.paramstyle != "qmark" else
+                "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?", (name, alias)).scalar()
+            if version is None:
+                raise ConfigurationError(f"model {name!r} has no alias {alias!r}")
+
+        def integrity(run_id: str) -> list[str]:
+            report = verify_database(conn, keyring, witness=config.read_witness(database), scope=Scope(run_id=run_id))
+            return [str(f) for f in report.findings]
+
+        result = gate.evaluate(conn, policy, target, name, str(version), integrity=integrity)
+    if args.json:
+        print(json.dumps({**result.to_dict(), "policy_origin": policy.origin}, indent=2, default=str))
+    elif result.allowed:
+        print(f"COMPLETE — model '{name}' version {version} meets {target.kind} '{target.name}' "
+              f"(policy {policy.origin}, {policy.digest})")
+        for requirement, evidence in result.evidence.items():
+            print(f"  {requirement}: {evidence}")
+    else:
+        print(f"INCOMPLETE — {result.refusal()}")
+    return EXIT_OK if result.allowed else EXIT_INTEGRITY
+
+
 def _cmd_keygen(args: argparse.Namespace) -> int:
     from mlflow_provenance.keys import generate_signing_key, write_signing_key
 
@@ -86,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--model", metavar="NAME/VERSION", help="compare only this model version and its run")
     verify.add_argument("--json", action="store_true", help="machine-readable report")
     verify.set_defaults(func=_cmd_verify)
+
+    check = sub.add_parser("check", help="is a model version's provenance complete for a target? (for CI)")
+    check.add_argument("model_uri", metavar="models:/NAME/VERSION", help="or models:/NAME@ALIAS")
+    check.add_argument("--target", default="Production", help="gated stage or alias (default Production); "
+                       "stage:NAME or alias:NAME when a name is both")
+    check.add_argument("--policy", help="policy YAML (default: $MLFLOW_PROVENANCE_POLICY, else built-in)")
+    check.add_argument("--tracking-uri", help="provenance+<database URI> (default: $MLFLOW_TRACKING_URI)")
+    check.add_argument("--json", action="store_true", help="machine-readable verdict")
+    check.set_defaults(func=_cmd_check)
 
     keygen = sub.add_parser("keygen", help="create an Ed25519 signing key")
     keygen.add_argument("--out", required=True, help="path of the new private key file (mode 0600)")
