@@ -90,7 +90,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         kind = "stage" if target_name.lower() in STAGES else "alias"
     target = policy.target(target_name, kind)
     if target is None:
-        gated = ", ".join(sorted(policy.targets)) or "none"
+        gated = ", ".join(f"{k}:{n}" for k, n in sorted(policy.targets)) or "none"
         raise ConfigurationError(f"target {args.target!r} is not gated by policy {policy.origin} (gated: {gated})")
     engine = _engine_for(args.tracking_uri)
     keyring = config.trusted_keyring()

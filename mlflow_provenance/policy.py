@@ -4,10 +4,11 @@ A YAML file (``MLFLOW_PROVENANCE_POLICY``), checked against a JSON Schema; a mis
 reported with its line and the fix::
 
     version: 1
-    targets:
-      Production:                 # a registry stage (Staging, Production) …
+    stages:                       # registry stages (Staging, Production)
+      Production:
         require: [environment, code, training_data, evaluation, integrity, owner]
-      champion:                   # … or an alias (any other name)
+    aliases:                      # registered-model aliases
+      champion:
         require:
           environment: true
           code: clean-commit      # or: commit-or-digest (default)
@@ -17,7 +18,7 @@ reported with its line and the fix::
           owner: {tag: owner}
     protected_models: ["*-prod"]  # copy_model_version into these needs Production's items
 
-A name not listed under ``targets`` is not gated. Requirements:
+A stage or alias not listed is not gated. Requirements:
 
 ``environment``    the run's environment manifest is recorded and complete
 ``code``           ``commit-or-digest``: a git commit (a dirty tree counts with the digest of
@@ -52,11 +53,12 @@ MEDIA_TYPE = "application/vnd.mlflow-provenance.policy.v1+json"
 DEFAULT_POLICY_YAML = """\
 # mlflow-provenance built-in promotion policy
 version: 1
-targets:
+stages:
   Staging:
     require: [environment, code, training_data, integrity]
   Production:
     require: [environment, code, training_data, evaluation, integrity, owner]
+aliases:
   production:
     require: [environment, code, training_data, evaluation, integrity, owner]
   champion:
@@ -79,38 +81,42 @@ _REQUIREMENT_SCHEMA = {
         "properties": {"tag": {"type": "string", "minLength": 1}}}]},
 }
 
+_TARGETS = {
+    "type": "object",
+    "additionalProperties": {
+        "type": "object",
+        "required": ["require"],
+        "additionalProperties": False,
+        "properties": {
+            "require": {
+                "oneOf": [
+                    {"type": "array", "items": {"enum": list(REQUIREMENTS)}, "uniqueItems": True},
+                    {"type": "object", "additionalProperties": False, "properties": _REQUIREMENT_SCHEMA},
+                ]
+            },
+            "description": {"type": "string"},
+        },
+    },
+}
+
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
-    "required": ["version", "targets"],
+    "required": ["version"],
+    "anyOf": [{"required": ["stages"]}, {"required": ["aliases"]}],
     "additionalProperties": False,
     "properties": {
         "version": {"const": 1},
-        "targets": {
-            "type": "object",
-            "minProperties": 1,
-            "additionalProperties": {
-                "type": "object",
-                "required": ["require"],
-                "additionalProperties": False,
-                "properties": {
-                    "require": {
-                        "oneOf": [
-                            {"type": "array", "items": {"enum": list(REQUIREMENTS)}, "uniqueItems": True},
-                            {"type": "object", "additionalProperties": False, "properties": _REQUIREMENT_SCHEMA},
-                        ]
-                    },
-                    "description": {"type": "string"},
-                },
-            },
-        },
+        "stages": {**_TARGETS, "propertyNames": {"enum": ["Staging", "Production", "staging", "production"]}},
+        "aliases": _TARGETS,
         "protected_models": {"type": "array", "items": {"type": "string", "minLength": 1}},
     },
 }
 
 _FIXES = {
     "version": "start the file with `version: 1`",
-    "targets": "list targets, e.g. `targets: {Production: {require: [environment, code]}}`",
+    "stages": "gate stages, e.g. `stages: {Production: {require: [environment, code]}}` (Staging or Production)",
+    "aliases": "gate aliases, e.g. `aliases: {champion: {require: [environment, code]}}`",
     "require": f"use a list of {', '.join(REQUIREMENTS)}, or a mapping of them to settings",
     "code": "use `code: commit-or-digest` or `code: clean-commit` (or true/false)",
     "protected_models": "give a list of model-name patterns, e.g. `[\"*-prod\"]`",
@@ -130,7 +136,7 @@ class Target:
 class Policy:
     """A validated policy, its canonical JSON form and digest, and where it came from."""
 
-    targets: dict[str, Target]
+    targets: dict[tuple[str, str], Target]  # (kind, name)
     protected_models: tuple[str, ...]
     document: dict[str, Any] = field(repr=False)
     origin: str = "built-in"
@@ -146,9 +152,8 @@ class Policy:
     def target(self, name: str, kind: str) -> Target | None:
         """The gated target named ``name`` (stages match case-insensitively), or None."""
         if kind == "stage":
-            return next((t for t in self.targets.values() if t.kind == "stage" and t.name.lower() == name.lower()), None)
-        target = self.targets.get(name)
-        return target if target is not None and target.kind == "alias" else None
+            return next((t for (k, n), t in self.targets.items() if k == "stage" and n.lower() == name.lower()), None)
+        return self.targets.get(("alias", name))
 
     def copy_target(self, model_name: str) -> Target | None:
         """The requirements for copying a version into ``model_name`` (Production's), if protected."""
@@ -202,13 +207,15 @@ def parse_policy(text: str, origin: str = "<policy>") -> Policy:
         if error.validator == "required":
             missing = next(iter(set(error.validator_value) - set(error.instance)), "")
             fix = _FIXES.get(missing, f"add `{missing}`")
+        elif error.validator == "anyOf" and not path:
+            fix = "gate at least one target under `stages:` or `aliases:`"
         raise ConfigurationError(
             f"policy {origin} line {line}: {field_name}: {error.message}. Fix: {fix}"
         )
     targets = {}
-    for name, spec in document["targets"].items():
-        kind = "stage" if name.lower() in STAGES else "alias"
-        targets[name] = Target(name, kind, _normalise(spec["require"]))
+    for section, kind in (("stages", "stage"), ("aliases", "alias")):
+        for name, spec in (document.get(section) or {}).items():
+            targets[(kind, name)] = Target(name, kind, _normalise(spec["require"]))
     return Policy(targets, tuple(document.get("protected_models", ())), json.loads(json.dumps(document)), origin)
 
 

@@ -84,16 +84,21 @@ class StatCache:
         self._local = threading.local()
 
     def _db(self) -> sqlite3.Connection | None:
+        """This thread's connection, or None when there is no usable cache (then nothing is cached)."""
         if self._path is None:
             return None
         db = getattr(self._local, "db", None)
         if db is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-                " ctime_ns INTEGER, ino INTEGER, dev INTEGER, sha256 TEXT)"
-            )
+            try:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                    " ctime_ns INTEGER, ino INTEGER, dev INTEGER, sha256 TEXT)"
+                )
+            except (sqlite3.Error, OSError):
+                self._path = None  # a corrupt or unwritable cache only costs re-reading
+                return None
             self._local.db = db
         return db
 
@@ -255,12 +260,12 @@ def _walk(root: Path) -> list[_Entry]:
         dirs.sort()
         for name in files:
             absolute = os.path.join(directory, name)
+            if not os.path.isfile(absolute):
+                continue  # sockets, fifos, dangling links
             try:
                 st = os.stat(absolute)  # follows a link to a file
             except OSError as exc:
                 raise DatasetInputError(f"cannot read dataset file {absolute}: {exc.strerror or exc}") from exc
-            if not os.path.isfile(absolute):
-                continue  # sockets, fifos, dangling links
             entries.append(_Entry(Path(os.path.relpath(absolute, root)).as_posix(), absolute, st))
     return entries
 

@@ -18,6 +18,7 @@ A column digest is SHA-256 over a tag and the column's values:
 ``C``  categoricals: the digest of the categories, the ``ordered`` flag, the int64 codes
 ``S``  all values ``str``: the UTF-8 byte lengths as little-endian uint64, then the bytes
 ``O``  anything else, value by value: ``\\0`` for a missing value (None, NaN, NA, NaT),
+       ``{`` + count + the sorted encodings of a set's members,
        ``s``/``b`` + 8-byte length + UTF-8/raw bytes, ``?`` + one byte, ``i`` + length +
        decimal, ``f`` + IEEE-754 double, ``t`` + length + ISO 8601 text, ``r`` + length +
        ``type-name:repr`` for any other object
@@ -114,11 +115,13 @@ def _numpy_digest(values: Any) -> bytes:
     import numpy as np
 
     values = np.ascontiguousarray(values)
-    if values.dtype.kind in "fc":
-        nan = np.isnan(values)
-        if nan.any():
-            values = values.copy()
-            values[nan] = np.nan  # one bit pattern for every NaN
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        values = values.copy()
+        values[np.isnan(values)] = np.nan  # one bit pattern for every NaN
+    elif values.dtype.kind == "c" and np.isnan(values).any():
+        values = values.copy()
+        for part in (values.real, values.imag):  # each part on its own: 1+nanj is not 2+nanj
+            part[np.isnan(part)] = np.nan
     values = values.astype(values.dtype.newbyteorder("<"), copy=False)
     h = hashlib.sha256(b"N" + values.dtype.str.encode())
     for start in range(0, len(values), _CHUNK):
@@ -172,6 +175,11 @@ def _encode_value(value: Any) -> bytes:
         return b"t" + _length(value.isoformat().encode())
     if isinstance(value, np.ndarray):
         return b"a" + digest_array(value).hex.encode()
+    if isinstance(value, (set, frozenset)):  # iteration order varies with hash seeds
+        members = sorted(_encode_value(member) for member in value)
+        return b"{" + len(members).to_bytes(8, "little") + b"".join(_length(m) for m in members)
+    if isinstance(value, np.datetime64) and np.isnat(value):
+        return b"\x00"
     return b"r" + _length(f"{type(value).__module__}.{type(value).__qualname__}:{value!r}".encode("utf-8", "replace"))
 
 

@@ -342,10 +342,6 @@ def test_fifo_inside_a_directory_is_skipped(tmp_path: Path) -> None:
     assert digest_path(root).digest == expected_digest({"real.csv": b"1\n"})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "files.py _walk: os.stat(absolute) (line ~259) raises on a dangling symlink before the "
-    "`if not os.path.isfile(absolute): continue  # sockets, fifos, dangling links` check, so a "
-    "dangling link aborts the digest instead of being skipped as the comment says"))
 def test_dangling_symlink_inside_a_directory_is_skipped(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "ds", {"real.csv": b"1\n"})
     (root / "dangling").symlink_to(tmp_path / "does-not-exist")
@@ -547,10 +543,6 @@ def test_cache_does_not_trust_entries_for_another_stat(tmp_path: Path) -> None:
     assert cache.get(str(tmp_path / "other"), st) is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "files.py StatCache.get/put call self._db() (lines 105/119) outside their "
-    "`try: ... except sqlite3.Error`; _db() runs CREATE TABLE on the corrupt file, which raises "
-    "sqlite3.DatabaseError('file is not a database') out of digest_path"))
 def test_corrupt_cache_file_does_not_break_hashing(tmp_path: Path) -> None:
     tree = {"a": b"1", "b": b"2"}
     root = make_tree(tmp_path / "ds", tree)

@@ -248,10 +248,6 @@ SET_SCRIPT = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "frames.py _encode_value (last line): sets/frozensets fall back to 'r' + repr(value), and a "
-    "set's repr lists its elements in hash order, which depends on PYTHONHASHSEED for str "
-    "elements: the same frame gets another digest in another process"))
 def test_set_values_have_the_same_digest_in_every_process() -> None:
     outputs = set()
     for seed in ("1", "2", "3"):
@@ -538,10 +534,6 @@ def test_negative_zero_is_not_zero() -> None:
     assert d(pd.DataFrame({"f": [0.0]})) != d(pd.DataFrame({"f": [-0.0]}))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "frames.py _numpy_digest lines 118-121: for complex dtypes np.isnan is true when either "
-    "part is NaN and `values[nan] = np.nan` overwrites the whole element with nan+0j, so "
-    "1+nanj and 2+nanj (and nan+1j) get the same digest"))
 def test_complex_values_with_a_nan_part_keep_the_other_part() -> None:
     one = np.array([complex(1, np.nan)])
     two = np.array([complex(2, np.nan)])
