@@ -54,13 +54,13 @@ class GateResult:
     def refusal(self) -> str:
         """The message a refused promotion raises, one line per missing item."""
         noun = "requirement is" if len(self.missing) == 1 else "requirements are"
-        lines = [
-            f"mlflow-provenance refused to move model '{self.model}' version {self.version} to "
-            f"{self.target_kind} '{self.target}': {len(self.missing)} {noun} not met:"
-        ]
+        subject = f"model '{self.model}' version {self.version}" if self.version else f"a version of run {self.run_id}"
+        action = (f"copy {subject} into the protected model '{self.target}'" if self.target_kind == "copy"
+                  else f"move {subject} to {self.target_kind} '{self.target}'")
+        lines = [f"mlflow-provenance refused to {action}: {len(self.missing)} {noun} not met:"]
         lines += [f"  - {m.requirement}: {m.message} To fix: {m.fix}" for m in self.missing]
         lines.append(f"Policy {self.policy_digest}. Check before promoting: "
-                     f"mlflow-provenance check models:/{self.model}/{self.version} --target {self.target}")
+                     f"mlflow-provenance check models:/{self.model}/{self.version or '<version>'} --target {self.target}")
         return "\n".join(lines)
 
 
@@ -76,21 +76,26 @@ def evaluate(
     policy: Policy,
     target: Target,
     model: str,
-    version: str,
+    version: str | None,
     *,
     run_id: str | None = None,
+    source: str | None = None,
     integrity: Callable[[str], list[str]] | None = None,
 ) -> GateResult:
     """Check ``target``'s requirements for ``model`` version ``version``.
 
-    ``run_id`` overrides the version's own run (a copy is judged by its source's run);
-    ``integrity(run_id)`` returns verify's findings for the run (empty when intact).
+    ``run_id`` overrides the version's own run (a copy is judged by its source's run).
+    With ``version`` None, a version about to be created from ``run_id`` and ``source``
+    is judged. ``integrity(run_id)`` returns verify's findings for the run (empty when intact).
     """
-    row = conn.exec_driver_sql(
-        _sql(conn, "SELECT run_id, source FROM model_versions WHERE name = ? AND version = ?"), (model, int(version))
-    ).first()
+    if version is None:
+        row: Any = (run_id, source)
+    else:
+        row = conn.exec_driver_sql(
+            _sql(conn, "SELECT run_id, source FROM model_versions WHERE name = ? AND version = ?"), (model, int(version))
+        ).first()
     run = run_id or (row[0] if row else None)
-    result = GateResult(model, str(version), target.name, target.kind, run, policy.digest)
+    result = GateResult(model, str(version) if version is not None else "", target.name, target.kind, run, policy.digest)
     if row is None:
         result.missing.append(Missing("model version", f"model '{model}' has no version {version}.", "check the name and version"))
         return result
@@ -262,8 +267,10 @@ def _evaluation(evidence: _Evidence, setting: Any, result: GateResult) -> None:
 
 def _owner(evidence: _Evidence, setting: Any, result: GateResult) -> None:
     tag = setting["tag"]
-    for table, where in (("model_version_tags", {"name": result.model, "version": int(result.version)}),
-                         ("registered_model_tags", {"name": result.model})):
+    places = [("registered_model_tags", {"name": result.model})]
+    if result.version:
+        places.insert(0, ("model_version_tags", {"name": result.model, "version": int(result.version)}))
+    for table, where in places:
         value = evidence.tag(table, tag, **where)
         if value:
             result.evidence["owner"] = value

@@ -160,7 +160,7 @@ class Policy:
         if not any(fnmatch.fnmatchcase(model_name, pattern) for pattern in self.protected_models):
             return None
         production = self.target("Production", "stage")
-        return Target(f"copy into {model_name}", "copy", production.require if production else _normalise(list(REQUIREMENTS)))
+        return Target(model_name, "copy", production.require if production else _normalise(list(REQUIREMENTS)))
 
 
 def load_policy(path: str | Path | None) -> Policy:

@@ -2,7 +2,8 @@
 and promotions gated by the provenance policy (issue 5).
 
 ``transition_model_version_stage`` to a gated stage, ``set_registered_model_alias`` to a
-gated alias and ``copy_model_version`` into a protected model first evaluate the policy
+gated alias and ``create_model_version`` in a protected model (which is what
+``copy_model_version`` does, locally and through the REST API) first evaluate the policy
 (:mod:`mlflow_provenance.gate`) over the ledger. A refusal raises an ``MlflowException``
 listing each missing item and how to supply it — through ``mlflow server`` it reaches
 the client as is — and writes nothing. An allowed promotion records a decision (policy
@@ -21,6 +22,7 @@ import base64
 import functools
 import inspect
 import os
+import re
 from typing import Any, Callable
 
 from mlflow.entities.model_registry import ModelVersionTag
@@ -73,10 +75,12 @@ class ProvenanceRegistryStore(SqlAlchemyStore):
 
     # --- the gate --------------------------------------------------------------------------
 
-    def check_promotion(self, name: str, version: str, target: Target, run_id: str | None = None) -> gate.GateResult:
+    def check_promotion(self, name: str, version: str | None, target: Target, run_id: str | None = None,
+                        source: str | None = None) -> gate.GateResult:
         """The gate's verdict for ``name`` version ``version`` and ``target`` (writes nothing)."""
         with self.engine.connect() as conn:
-            return gate.evaluate(conn, self.policy, target, name, str(version), run_id=run_id, integrity=self._integrity)
+            return gate.evaluate(conn, self.policy, target, name, None if version is None else str(version),
+                                 run_id=run_id, source=source, integrity=self._integrity)
 
     def _integrity(self, run_id: str) -> list[str]:
         database = config.database_identity(self.engine.url)
@@ -84,14 +88,15 @@ class ProvenanceRegistryStore(SqlAlchemyStore):
                                  scope=Scope(run_id=run_id))
         return [str(f) for f in report.findings]
 
-    def _decide(self, name: str, version: str, target: Target | None, run_id: str | None = None) -> list[Attachment]:
+    def _decide(self, name: str, version: str | None, target: Target | None, run_id: str | None = None,
+                source: str | None = None) -> list[Attachment]:
         """Refuse (raise), or return the signed decision to bind into the promotion's event."""
         if target is None:
             return []
         with self.engine.connect() as conn:
             if gate.is_prompt(conn, name):
                 return []
-        result = self.check_promotion(name, version, target, run_id)
+        result = self.check_promotion(name, version, target, run_id, source)
         if not result.allowed:
             raise MlflowException(result.refusal(), INVALID_STATE)
         head = _ledger_head(self.engine)
@@ -104,7 +109,7 @@ class ProvenanceRegistryStore(SqlAlchemyStore):
         signature = self._signing_key.sign(b"mlflow-provenance/promotion-decision/v1\n" + content)
         record = {
             "kind": "promotion-decision", "blob": digest, "media_type": DECISION_MEDIA_TYPE,
-            "model": name, "version": str(version), "target": target.name, "target_kind": target.kind,
+            "model": name, "version": result.version, "target": target.name, "target_kind": target.kind,
             "policy": self.policy.digest,
             "signature": f"{self._signing_key.public_key.key_id}:{base64.b64encode(signature).decode()}",
         }
@@ -112,7 +117,7 @@ class ProvenanceRegistryStore(SqlAlchemyStore):
 
     def _tag_decision(self, name: str, version: str, target: Target, attachments: list[Attachment]) -> None:
         if attachments:
-            key = GATE_TAG_PREFIX + target.name.lower().replace(" ", "-")
+            key = GATE_TAG_PREFIX + ("copy" if target.kind == "copy" else target.name.lower().replace(" ", "-"))
             self.set_model_version_tag(name, version, ModelVersionTag(key, attachments[0].record["blob"]))
 
 
@@ -156,7 +161,7 @@ record_write_methods(
     checkpoints={
         "transition_model_version_stage": _promotion,
         "set_registered_model_alias": _promotion,
-        "copy_model_version": lambda src_mv, dst_name, *a, **k: f"registry:{dst_name}",
+        "create_model_version": lambda name, *a, **k: f"registry:{name}",
         "delete_model_version": _promotion,
         "delete_registered_model": _promotion,
     },
@@ -171,14 +176,14 @@ def _gated(method: Callable[..., Any], decide: Callable[[Any, inspect.BoundArgum
     @functools.wraps(method)
     def wrapper(self: ProvenanceRegistryStore, *args: Any, **kwargs: Any) -> Any:
         call = signature.bind(self, *args, **kwargs)
-        target, name, version, run_id = decide(self, call)
-        attachments = self._decide(name, version, target, run_id)
+        target, name, version, run_id, source = decide(self, call)
+        attachments = self._decide(name, version, target, run_id, source)
         if not attachments:
             return method(*call.args, **call.kwargs)
         with attach(*attachments):
             result = method(*call.args, **call.kwargs)
-        tagged_name, tagged_version = (result.name, result.version) if call.arguments.get("dst_name") else (name, version)
-        self._tag_decision(tagged_name, tagged_version, target, attachments)
+        created = "source" in call.arguments  # create_model_version: tag the new version
+        self._tag_decision(*((result.name, result.version) if created else (name, version)), target, attachments)
         return result
 
     return wrapper
@@ -186,22 +191,32 @@ def _gated(method: Callable[..., Any], decide: Callable[[Any, inspect.BoundArgum
 
 def _stage(store: ProvenanceRegistryStore, call: inspect.BoundArguments) -> tuple:
     a = call.arguments
-    return store.policy.target(str(a["stage"]), "stage"), a["name"], str(a["version"]), None
+    return store.policy.target(str(a["stage"]), "stage"), a["name"], str(a["version"]), None, None
 
 
 def _alias(store: ProvenanceRegistryStore, call: inspect.BoundArguments) -> tuple:
     a = call.arguments
-    return store.policy.target(str(a["alias"]), "alias"), a["name"], str(a["version"]), None
+    return store.policy.target(str(a["alias"]), "alias"), a["name"], str(a["version"]), None, None
 
 
-def _copy(store: ProvenanceRegistryStore, call: inspect.BoundArguments) -> tuple:
-    source, destination = call.arguments["src_mv"], call.arguments["dst_name"]
-    return store.policy.copy_target(destination), source.name, str(source.version), source.run_id
+_VERSION_URI = re.compile(r"models:/(?P<name>[^/@]+)/(?P<version>\d+)")
+
+
+def _new_version(store: ProvenanceRegistryStore, call: inspect.BoundArguments) -> tuple:
+    """A version created in a protected model — by ``copy_model_version`` (its source is
+    ``models:/NAME/VERSION``, judged as that version) or registered there directly."""
+    a = call.arguments
+    target = store.policy.copy_target(a["name"])
+    source = str(a.get("source") or "")
+    match = _VERSION_URI.fullmatch(source)
+    if match:
+        return target, match["name"], match["version"], a.get("run_id"), None
+    return target, a["name"], None, a.get("run_id"), source
 
 
 ProvenanceRegistryStore.transition_model_version_stage = _gated(  # type: ignore[method-assign]
     ProvenanceRegistryStore.transition_model_version_stage, _stage)
 ProvenanceRegistryStore.set_registered_model_alias = _gated(  # type: ignore[method-assign]
     ProvenanceRegistryStore.set_registered_model_alias, _alias)
-ProvenanceRegistryStore.copy_model_version = _gated(  # type: ignore[method-assign]
-    ProvenanceRegistryStore.copy_model_version, _copy)
+ProvenanceRegistryStore.create_model_version = _gated(  # type: ignore[method-assign]
+    ProvenanceRegistryStore.create_model_version, _new_version)
