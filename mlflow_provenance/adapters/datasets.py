@@ -117,7 +117,7 @@ def log_dataset(
     )
     client = mlflow.MlflowClient()
     if snapshot:
-        _write_snapshot(client, run_id, payload, content)
+        _check_snapshot_size(payload, content)
     profile = {**extra_profile, store_records.PROFILE_KEY: record.document}
     source_type, source_json = _mlflow_source(record.document["source"])
     dataset = Dataset(
@@ -125,6 +125,14 @@ def log_dataset(
         source=source_json, schema=schema, profile=json.dumps(profile),
     )
     client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[InputTag("mlflow.data.context", context)])])
+    if snapshot:  # only once the store accepted the record: a refusal leaves no artifact behind
+        try:
+            _write_snapshot(client, run_id, payload, content)
+        except Exception as exc:
+            raise DatasetInputError(
+                f"dataset {name!r} is recorded, but its snapshot could not be written to "
+                f"{SNAPSHOT_DIR}/{content.hex[:16]}: {exc}. Log the files as artifacts yourself."
+            ) from exc
     return DatasetRecord(name, content.digest, context, run_id, record.digest, record.document)
 
 
@@ -224,12 +232,16 @@ def _graph(tracking_uri: str | None) -> Any:
     from mlflow_provenance.lineage import load_graph
     from mlflow_provenance.uri import inner_uri
 
+    from mlflow_provenance import ledger_schema
+
     uri = tracking_uri or mlflow.get_tracking_uri()
     if not uri.startswith("provenance+"):
         raise ConfigurationError(f"lineage reads a provenance store's ledger; {uri!r} is not a provenance+ URI")
     engine = sa.create_engine(inner_uri(uri))
     try:
         with engine.connect() as conn:
+            if not ledger_schema.read_meta(conn):
+                raise ConfigurationError(f"{uri} has no provenance ledger yet: nothing was recorded through it")
             return load_graph(conn)
     finally:
         engine.dispose()
@@ -312,13 +324,25 @@ def _mlflow_source(source: Any) -> tuple[str, str]:
     return "code", json.dumps({"tags": {}})
 
 
-def _write_snapshot(client: mlflow.MlflowClient, run_id: str, payload: tuple[str, Any], content: ContentDigest) -> None:
+def _check_snapshot_size(payload: tuple[str, Any], content: ContentDigest) -> None:
+    """Refuse a snapshot of large data before anything is written."""
+    kind, value = payload
     size = content.description.get("bytes")
+    if size is None and kind == "data":
+        import pandas as pd
+
+        if isinstance(value, (pd.DataFrame, pd.Series)):
+            size = int(value.memory_usage(deep=True).sum()) if isinstance(value, pd.DataFrame) else int(value.memory_usage(deep=True))
+        else:
+            size = int(getattr(value, "nbytes", 0))
     if size is not None and size > MAX_SNAPSHOT_BYTES:
         raise DatasetInputError(
             f"snapshot=True is for small data: this dataset has {size:,} bytes (limit {MAX_SNAPSHOT_BYTES:,}); "
             f"store it elsewhere and record its source instead"
         )
+
+
+def _write_snapshot(client: mlflow.MlflowClient, run_id: str, payload: tuple[str, Any], content: ContentDigest) -> None:
     target = f"{SNAPSHOT_DIR}/{content.hex[:16]}"
     kind, value = payload
     with tempfile.TemporaryDirectory(prefix="mlflow-provenance-snapshot-") as tmp:
@@ -343,14 +367,9 @@ def _write_snapshot(client: mlflow.MlflowClient, run_id: str, payload: tuple[str
 
             if isinstance(value, (pd.DataFrame, pd.Series)):
                 frame = value.to_frame() if isinstance(value, pd.Series) else value
-                if frame.memory_usage(deep=True).sum() > MAX_SNAPSHOT_BYTES:
-                    raise DatasetInputError("snapshot=True is for small data: this frame is larger than 256 MiB")
                 frame.to_parquet(Path(tmp) / "data.parquet")
             else:
-                array = np.asarray(value)
-                if array.nbytes > MAX_SNAPSHOT_BYTES:
-                    raise DatasetInputError("snapshot=True is for small data: this array is larger than 256 MiB")
-                np.save(Path(tmp) / "data.npy", array, allow_pickle=False)
+                np.save(Path(tmp) / "data.npy", np.asarray(value), allow_pickle=False)
         client.log_artifacts(run_id, tmp, target)
 
 

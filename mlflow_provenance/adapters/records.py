@@ -75,6 +75,12 @@ def for_inputs(store: Any, run_id: str, dataset_inputs: Sequence[Any] | None) ->
         if record is None:
             result.append(Attachment({**_plain_input(dataset), "run_id": run_id}))
             continue
+        earlier = logged_record(store, run_id, dataset)
+        if earlier is not None and earlier != record.digest:
+            raise refuse(
+                f"dataset {dataset.name!r} with these contents is already logged to run {run_id} with a different "
+                f"record (MLflow keeps one input per name and digest): log it under another name"
+            )
         for parent in record.document["parents"]:
             if parent not in in_call and recorded_dataset(store, parent) is None:
                 raise refuse(
@@ -148,6 +154,37 @@ def _local_source(dataset: Any) -> str | None:
     if not isinstance(uri, str):
         return None
     return uri[len("file://"):] if uri.startswith("file://") else uri
+
+
+def logged_record(store: Any, run_id: str, dataset: Any) -> str | None:
+    """The digest of the record the ledger holds for this run, dataset name and MLflow digest.
+
+    MLflow keeps one input per run, name and digest and skips a repeated ``log_inputs``
+    without writing, so a second, different record for the same input would be lost.
+    """
+    with store.ManagedSessionMaker() as session:
+        conn = session.connection()
+
+        def query(sql: str, *params: Any) -> Any:
+            return conn.exec_driver_sql(sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s"), params)
+
+        bodies = [row[0] for row in query(
+            "SELECT body FROM prov_events WHERE entity_type = 'run' AND entity_id = ? AND body LIKE ?",
+            run_id, '%"kind":"dataset"%')]
+        for body in bodies:
+            for record in (json.loads(body).get("payload") or {}).get("records") or ():
+                if record.get("kind") != records.DATASET or not record.get("data_digest"):
+                    continue
+                if records.mlflow_digest(record["data_digest"]) != dataset.digest:
+                    continue
+                content = query("SELECT content FROM prov_blobs WHERE digest = ?", record["blob"]).scalar()
+                try:
+                    name = json.loads(bytes(content or b"{}")).get("name")
+                except ValueError:
+                    continue
+                if name == dataset.name:
+                    return record["blob"]
+    return None
 
 
 def recorded_dataset(store: Any, digest: str) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from mlflow.entities.model_registry import ModelVersionTag
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_STATE
+from mlflow.protos.databricks_pb2 import PERMISSION_DENIED
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
 
 from mlflow_provenance import config, gate, ledger_schema
@@ -98,7 +98,9 @@ class ProvenanceRegistryStore(SqlAlchemyStore):
                 return []
         result = self.check_promotion(name, version, target, run_id, source)
         if not result.allowed:
-            raise MlflowException(result.refusal(), INVALID_STATE)
+            # PERMISSION_DENIED (HTTP 403): not permitted by the policy. Not INVALID_STATE, which
+            # MLflow sends as HTTP 500 — and its clients retry those for minutes.
+            raise MlflowException(result.refusal(), PERMISSION_DENIED)
         head = _ledger_head(self.engine)
         decision = {
             "kind": "promotion-decision", "decision": "allowed", **result.to_dict(),

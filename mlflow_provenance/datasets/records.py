@@ -39,6 +39,21 @@ CONTEXTS_HINT = "training, validation, evaluation, test…"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # used with fullmatch: "$" would admit a final newline
 #: An SPDX license expression: ids joined by AND / OR / WITH, optional parentheses.
 _SPDX = re.compile(r"^\(?[A-Za-z0-9.+-]+\)?(?: (?:AND|OR|WITH) \(?[A-Za-z0-9.+-]+\)?)*$")
+_SPDX_TOKEN = re.compile(r"[A-Za-z0-9.+-]+")
+#: SPDX license ids (and exceptions) common for data and code; any ``LicenseRef-…`` counts
+#: too. A word outside this list ("proprietary") is recorded as free text, not as SPDX.
+SPDX_IDS = frozenset("""
+0BSD AFL-3.0 AGPL-3.0-only AGPL-3.0-or-later Apache-1.1 Apache-2.0 Artistic-2.0 BSD-1-Clause
+BSD-2-Clause BSD-3-Clause BSD-3-Clause-Clear BSD-4-Clause BSL-1.0 CC-BY-1.0 CC-BY-2.0 CC-BY-2.5
+CC-BY-3.0 CC-BY-4.0 CC-BY-NC-2.0 CC-BY-NC-3.0 CC-BY-NC-4.0 CC-BY-NC-ND-3.0 CC-BY-NC-ND-4.0
+CC-BY-NC-SA-2.0 CC-BY-NC-SA-3.0 CC-BY-NC-SA-4.0 CC-BY-ND-3.0 CC-BY-ND-4.0 CC-BY-SA-2.0 CC-BY-SA-3.0
+CC-BY-SA-4.0 CC-PDDC CC0-1.0 CDDL-1.0 CDDL-1.1 CDLA-Permissive-1.0 CDLA-Permissive-2.0
+CDLA-Sharing-1.0 ECL-2.0 EPL-1.0 EPL-2.0 EUPL-1.1 EUPL-1.2 GFDL-1.3-only GFDL-1.3-or-later
+GPL-2.0-only GPL-2.0-or-later GPL-3.0-only GPL-3.0-or-later ISC LGPL-2.1-only LGPL-2.1-or-later
+LGPL-3.0-only LGPL-3.0-or-later MIT MIT-0 MPL-1.1 MPL-2.0 MS-PL NCSA ODbL-1.0 ODC-By-1.0 OFL-1.1
+OGL-UK-3.0 OpenSSL PDDL-1.0 PostgreSQL PSF-2.0 Python-2.0 Unlicense UPL-1.0 W3C WTFPL X11 Zlib ZPL-2.1
+Classpath-exception-2.0 LLVM-exception GCC-exception-3.1 Autoconf-exception-3.0
+""".split())
 #: MLflow's ``datasets.digest`` column holds 36 characters: the first 36 hex digits of ours.
 MLFLOW_DIGEST_CHARS = 36
 
@@ -148,7 +163,9 @@ def _license(value: Any) -> dict[str, str] | None:
     if value is None:
         return None
     text = _text("license", value, required=True)
-    return {"expression": text, "kind": "spdx" if _SPDX.match(text) else "text"}
+    ids = [t for t in _SPDX_TOKEN.findall(text) if t not in ("AND", "OR", "WITH")]
+    spdx = bool(_SPDX.match(text)) and all(t in SPDX_IDS or t.startswith("LicenseRef-") for t in ids)
+    return {"expression": text, "kind": "spdx" if spdx else "text"}
 
 
 def _window(value: Any) -> dict[str, str] | None:
