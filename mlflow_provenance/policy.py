@@ -191,9 +191,15 @@ def parse_policy(text: str, origin: str = "<policy>") -> Policy:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigurationError(f"policy {origin}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        raise ConfigurationError(
+            f"policy {origin}{where}: not valid YAML: {getattr(exc, 'problem', exc)}. "
+            f"Fix: check the indentation, colons and quoting at that line"
+        ) from exc
     if not isinstance(document, dict):
-        raise ConfigurationError(f"policy {origin}: must be a mapping with `version: 1` and `targets:`")
+        raise ConfigurationError(
+            f"policy {origin} line 1: must be a mapping. Fix: start with `version: 1`, then gate "
+            f"targets under `stages:` and/or `aliases:` (see the policy format in the README)"
+        )
     import jsonschema
     from jsonschema.exceptions import best_match
 
@@ -201,6 +207,10 @@ def parse_policy(text: str, origin: str = "<policy>") -> Policy:
     if error is not None:
         path = [str(p) for p in error.absolute_path]
         line = _line_of(node, path)
+        offending = _offending_key(error)
+        if offending is not None:  # an unknown key: point at it, not at its parent mapping
+            line = _line_of(node, [*path, offending])
+            path = [*path, offending]
         field_name = ".".join(path) or "(top level)"
         fix = next((_FIXES[p] for p in reversed(path) if p in _FIXES), None) or _FIXES.get(
             str(error.validator_value) if error.validator == "required" else "", "see the policy format in the README")
@@ -237,6 +247,17 @@ def _normalise(require: Any) -> dict[str, Any]:
         else:
             result[name] = True
     return result
+
+
+def _offending_key(error: Any) -> str | None:
+    """The key an ``additionalProperties`` or ``propertyNames`` error is about."""
+    if error.validator == "propertyNames" or "propertyNames" in error.relative_schema_path:
+        return str(error.instance)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set((error.schema or {}).get("properties", {}))
+        unknown = [str(k) for k in error.instance if k not in known]
+        return unknown[0] if unknown else None
+    return None
 
 
 def _line_of(node: Any, path: list[str]) -> int:

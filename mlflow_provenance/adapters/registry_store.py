@@ -222,3 +222,30 @@ ProvenanceRegistryStore.set_registered_model_alias = _gated(  # type: ignore[met
     ProvenanceRegistryStore.set_registered_model_alias, _alias)
 ProvenanceRegistryStore.create_model_version = _gated(  # type: ignore[method-assign]
     ProvenanceRegistryStore.create_model_version, _new_version)
+
+
+def _checked_before_copy(copy: Callable[..., Any]) -> Callable[..., Any]:
+    """MLflow's ``copy_model_version`` creates the destination model before the version, and
+    wraps any error of the second step: judge the source first, so a refusal writes nothing
+    and reaches the caller as itself. (The version's creation is then gated and recorded.)"""
+    signature = inspect.signature(copy)
+
+    @functools.wraps(copy)
+    def wrapper(self: ProvenanceRegistryStore, *args: Any, **kwargs: Any) -> Any:
+        call = signature.bind(self, *args, **kwargs)
+        source, destination = call.arguments["src_mv"], call.arguments["dst_name"]
+        target = self.policy.copy_target(destination)
+        if target is not None:
+            with self.engine.connect() as conn:
+                prompt = gate.is_prompt(conn, source.name)
+            if not prompt:
+                result = self.check_promotion(source.name, str(source.version), target, source.run_id)
+                if not result.allowed:
+                    raise MlflowException(result.refusal(), PERMISSION_DENIED)
+        return copy(*call.args, **call.kwargs)
+
+    return wrapper
+
+
+ProvenanceRegistryStore.copy_model_version = _checked_before_copy(  # type: ignore[method-assign]
+    ProvenanceRegistryStore.copy_model_version)

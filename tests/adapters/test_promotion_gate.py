@@ -382,8 +382,7 @@ _COPY_WRAPPED = (
 )
 
 
-@pytest.mark.parametrize("path", ["stage", "alias",
-                                  pytest.param("copy", marks=pytest.mark.xfail(strict=True, reason=_COPY_WRAPPED))])
+@pytest.mark.parametrize("path", ["stage", "alias", "copy"])
 def test_incomplete_version_is_refused_and_nothing_changes(sqlite_uri: str, path: str) -> None:
     uri = sqlite_uri
     bare_version(uri)
@@ -417,7 +416,7 @@ def test_incomplete_version_is_refused_and_nothing_changes(sqlite_uri: str, path
 
 
 def test_refused_copy_creates_no_version_and_no_decision(sqlite_uri: str) -> None:
-    """What holds for a refused copy today (see the xfail above for what does not)."""
+    """A refused copy creates neither the version nor the destination model, and no decision."""
     uri = sqlite_uri
     bare_version(uri)
     with pytest.raises(MlflowException) as info:
@@ -458,6 +457,21 @@ def test_only_environment_missing_when_the_manifest_is_partial(sqlite_uri: str) 
     assert client(sqlite_uri).get_run(ids["run_id"]).data.tags["provenance.env.status"] == "partial"
     message = assert_only_missing(sqlite_uri, "environment")
     assert "status partial" in message
+
+
+def test_a_run_with_a_rejected_manifest_has_no_environment(sqlite_uri: str) -> None:
+    """A manifest that arrives malformed (a broken transport part) is recorded as missing;
+    with no manifest there is no code version either."""
+    c = client(sqlite_uri)
+    run = c.create_run("0", tags={"provenance.env.manifest.part.0000": "not base64 !"})
+    assert c.get_run(run.info.run_id).data.tags["provenance.env.status"] == "missing"
+    c.create_registered_model("bare")
+    c.create_model_version("bare", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+    error, missing = refuse(sqlite_uri, "alias", "bare")
+    assert {"environment", "code"} <= set(missing)
+    assert "status missing (the client's environment manifest was rejected" in error.message
+    code, verdict = check(sqlite_uri, "models:/bare/1", "alias:champion")
+    assert code == 1 and [m["requirement"] for m in verdict["missing"]] == missing
 
 
 def test_only_code_missing_outside_git_without_a_script(sqlite_uri: str, tmp_path: Path) -> None:

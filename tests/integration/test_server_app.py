@@ -175,7 +175,7 @@ def test_promotion_needs_manage_and_registered_runs_cannot_be_deleted(postgres_u
     assert out["admin_delete_registered_run"].startswith("PERMISSION_DENIED")
     assert "wine-classifier/1" in out["admin_delete_registered_run"]
     assert out["admin_delete_loose_run"] == "ok"
-    assert out["stage"] == "Production" and out["aliases"] == {"candidate": 1, "dev": 1}
+    assert out["stage"] == "Production" and out["aliases"] == {"candidate": "1", "dev": "1"}
 
     engine = sa.create_engine(inner_db_uri(postgres_uri))
     with engine.connect() as conn:
