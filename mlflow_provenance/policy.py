@@ -209,7 +209,7 @@ def parse_policy(text: str, origin: str = "<policy>") -> Policy:
         line = _line_of(node, path)
         offending = _offending_key(error)
         if offending is not None:  # an unknown key: point at it, not at its parent mapping
-            line = _line_of(node, [*path, offending])
+            line = _line_of(node, [*path, offending], at_key=True)
             path = [*path, offending]
         field_name = ".".join(path) or "(top level)"
         fix = next((_FIXES[p] for p in reversed(path) if p in _FIXES), None) or _FIXES.get(
@@ -260,12 +260,16 @@ def _offending_key(error: Any) -> str | None:
     return None
 
 
-def _line_of(node: Any, path: list[str]) -> int:
-    """The 1-based line of the YAML node at ``path`` (or its nearest existing parent)."""
+def _line_of(node: Any, path: list[str], at_key: bool = False) -> int:
+    """The 1-based line of the YAML node at ``path`` (or its nearest existing parent); with
+    ``at_key``, of the last key itself rather than of its value."""
     current = node
-    for key in path:
+    for index, key in enumerate(path):
         if isinstance(current, yaml.MappingNode):
-            nxt = next((v for k, v in current.value if str(k.value) == key), None)
+            pair = next(((k, v) for k, v in current.value if str(k.value) == key), None)
+            if pair is not None and at_key and index == len(path) - 1:
+                return pair[0].start_mark.line + 1
+            nxt = pair[1] if pair is not None else None
         elif isinstance(current, yaml.SequenceNode) and key.isdigit() and int(key) < len(current.value):
             nxt = current.value[int(key)]
         else:
