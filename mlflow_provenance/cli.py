@@ -121,6 +121,59 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if result.allowed else EXIT_INTEGRITY
 
 
+def _cmd_lineage(args: argparse.Namespace) -> int:
+    from mlflow_provenance import ledger_schema
+    from mlflow_provenance.exports import lineage_view
+    from mlflow_provenance.exports.snapshot import take_snapshot
+    from mlflow_provenance.lineage import load_graph
+
+    if bool(args.model_uri) == bool(args.dataset):
+        raise ConfigurationError("give either models:/NAME/VERSION (upstream) or --dataset DIGEST (downstream)")
+    engine = _engine_for(args.tracking_uri)
+    with engine.connect() as conn:
+        if not ledger_schema.read_meta(conn):
+            raise ConfigurationError("this database has no provenance ledger: nothing to trace")
+        graph = load_graph(conn)
+    if args.dataset:
+        view = lineage_view.dataset_downstream(graph, args.dataset)
+    else:
+        name, version, alias = _parse_model_uri(args.model_uri)
+        if alias is not None:
+            raise ConfigurationError("lineage takes models:/NAME/VERSION")
+        view = lineage_view.model_upstream(graph, take_snapshot(engine, config.trusted_keyring(), model=(name, version)))
+    render = lineage_view.to_json if args.json else lineage_view.to_dot if args.dot else lineage_view.to_text
+    print(render(view))
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from mlflow_provenance.adapters.exporting import export_model
+
+    name, version, alias = _parse_model_uri(args.model_uri)
+    if alias is not None:
+        raise ConfigurationError("export takes models:/NAME/VERSION")
+    content, _, _ = export_model(_engine_for(args.tracking_uri), name, version, args.format)
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise ConfigurationError(f"{out} exists: choose another -o path or pass --force")
+    out.write_bytes(content)
+    print(f"wrote {args.format} export of {name}/{version} to {out} ({len(content):,} bytes)")
+    return EXIT_OK
+
+
+def _cmd_verify_bundle(args: argparse.Namespace) -> int:
+    from mlflow_provenance.exports.offline import verify_bundle
+
+    trusted = list(args.trusted_key or [])
+    if args.keyring:
+        from mlflow_provenance.keys import load_keyring
+
+        trusted += [entry.public_key.vkey() for entry in load_keyring(Path(args.keyring)).entries]
+    report = verify_bundle(Path(args.path), trusted_keys=trusted or None)
+    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.summary())
+    return EXIT_OK if report.ok else EXIT_INTEGRITY
+
+
 def _cmd_keygen(args: argparse.Namespace) -> int:
     from mlflow_provenance.keys import generate_signing_key, write_signing_key
 
@@ -154,6 +207,30 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--tracking-uri", help="provenance+<database URI> (default: $MLFLOW_TRACKING_URI)")
     check.add_argument("--json", action="store_true", help="machine-readable verdict")
     check.set_defaults(func=_cmd_check)
+
+    lineage = sub.add_parser("lineage", help="upstream lineage of a model version, or downstream of a dataset")
+    lineage.add_argument("model_uri", nargs="?", metavar="models:/NAME/VERSION")
+    lineage.add_argument("--dataset", metavar="DIGEST", help="sha256:… of a dataset: everything derived from it")
+    lineage.add_argument("--tracking-uri", help="provenance+<database URI> (default: $MLFLOW_TRACKING_URI)")
+    shape = lineage.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="machine-readable")
+    shape.add_argument("--dot", action="store_true", help="Graphviz DOT")
+    lineage.set_defaults(func=_cmd_lineage)
+
+    export = sub.add_parser("export", help="export a model version's provenance for auditors")
+    export.add_argument("model_uri", metavar="models:/NAME/VERSION")
+    export.add_argument("--format", required=True, choices=["bundle", "prov-json", "prov-o", "slsa", "openlineage"])
+    export.add_argument("-o", "--output", required=True, help="file to write")
+    export.add_argument("--force", action="store_true", help="overwrite an existing file")
+    export.add_argument("--tracking-uri", help="provenance+<database URI> (default: $MLFLOW_TRACKING_URI)")
+    export.set_defaults(func=_cmd_export)
+
+    bundle = sub.add_parser("verify-bundle", help="check an exported bundle offline, with nothing else")
+    bundle.add_argument("path")
+    bundle.add_argument("--trusted-key", action="append", metavar="VKEY", help="only trust this verifier key (repeatable)")
+    bundle.add_argument("--keyring", help="only trust the keys of this keyring file")
+    bundle.add_argument("--json", action="store_true", help="machine-readable report")
+    bundle.set_defaults(func=_cmd_verify_bundle)
 
     keygen = sub.add_parser("keygen", help="create an Ed25519 signing key")
     keygen.add_argument("--out", required=True, help="path of the new private key file (mode 0600)")

@@ -97,6 +97,23 @@ def resolve_signing_key(*, server: bool) -> SigningKey:
     return key
 
 
+def existing_signing_key() -> SigningKey:
+    """The configured signing key, or the embedded-mode key if one exists; never creates one.
+
+    Raises:
+        ConfigurationError: no key configured or found, or the key file is unusable.
+    """
+    configured = os.environ.get(ENV_KEY)
+    if configured:
+        return load_signing_key(Path(configured))
+    if default_key_path().exists():
+        return load_signing_key(default_key_path())
+    raise ConfigurationError(
+        f"No signing key: set {ENV_KEY} to the ledger's private key file (signed exports are "
+        f"signed with the key that signs the ledger's checkpoints)."
+    )
+
+
 def trusted_keyring() -> Keyring:
     """Public keys a verifier trusts: the keyring file, plus the configured signing key's.
 

@@ -11,7 +11,8 @@ an authorization decision is denied — with the rules that provenance needs on 
 * **A run that a registered version depends on cannot be deleted** (nor by an admin):
   the version's provenance would lose its run. Delete the versions first.
 
-It also makes the actor recorded in every ledger event an authenticated user. Configure
+It serves the provenance dashboard (:mod:`.dashboard`) at ``/provenance/``, and makes the
+actor recorded in every ledger event an authenticated user. Configure
 basic-auth as for ``--app-name basic-auth`` (``MLFLOW_AUTH_CONFIG_PATH``, admin password,
 ``MLFLOW_FLASK_SERVER_SECRET_KEY``).
 """
@@ -55,7 +56,10 @@ def create_app(app: Any = None) -> Any:
     from mlflow.server import app as flask_app
     from mlflow.server import auth
 
+    from mlflow_provenance.adapters import dashboard
+
     flask_app = app or flask_app
+    dashboard.register(flask_app, auth)  # before basic-auth wraps the app (FastAPI under uvicorn)
     composed = auth.create_app(flask_app)
     flask_app.before_request(_provenance_rules)  # runs after basic-auth authenticated the user
     return composed
