@@ -85,6 +85,22 @@ def _with_environment(create_run: Callable[..., Any]) -> Callable[..., Any]:
 ProvenanceTrackingStore.create_run = _with_environment(SqlAlchemyStore.create_run)  # type: ignore[method-assign]
 
 
+def _with_lineage_page(update_run_info: Callable[..., Any]) -> Callable[..., Any]:
+    """MLflow's ``update_run_info``; when it ends the run, the run's lineage page is written
+    as ``provenance/lineage.html`` (after the commit)."""
+
+    @functools.wraps(update_run_info)
+    def wrapper(self: Any, run_id: str, *args: Any, **kwargs: Any) -> Any:
+        info = update_run_info(self, run_id, *args, **kwargs)
+        if _run_end(run_id, *args, **kwargs):
+            from mlflow_provenance.adapters.lineage_artifact import write_run_lineage
+
+            write_run_lineage(self, self.get_run(run_id))
+        return info
+
+    return wrapper
+
+
 def _run_end(run_id: str, run_status: Any = None, *args: Any, **kwargs: Any) -> str | None:
     status = kwargs.get("run_status", run_status)
     if status is not None and RunStatus.is_terminated(status):
@@ -129,6 +145,8 @@ def _owned_tags(method: Callable[..., Any], keys: Callable[[inspect.BoundArgumen
     return wrapper
 
 
+ProvenanceTrackingStore.update_run_info = _with_lineage_page(  # type: ignore[method-assign]
+    ProvenanceTrackingStore.update_run_info)
 ProvenanceTrackingStore.set_tag = _owned_tags(  # type: ignore[method-assign]
     ProvenanceTrackingStore.set_tag, lambda call: [call.arguments["tag"].key]
 )
