@@ -130,7 +130,7 @@ def _versions(conn: sa.engine.Connection, f: dict[str, str], runs: set[str] | No
         "SELECT name, version, run_id, current_stage, creation_time FROM model_versions ORDER BY name, version"
     ).all()
     tags = _tags(conn, "SELECT name || '/' || CAST(version AS VARCHAR(32)), key, value FROM model_version_tags "
-                       "WHERE key LIKE 'provenance.gate.%'")
+                       "WHERE key LIKE ?", "provenance.gate.%")
     owners = {n: v for n, v in conn.exec_driver_sql("SELECT name, value FROM registered_model_tags WHERE key = 'owner'")}
     aliases: dict[str, list[str]] = {}
     for name, alias, version in conn.exec_driver_sql("SELECT name, alias, version FROM registered_model_aliases"):
@@ -155,9 +155,11 @@ def _versions(conn: sa.engine.Connection, f: dict[str, str], runs: set[str] | No
     return result
 
 
-def _tags(conn: sa.engine.Connection, sql: str) -> dict[str, dict[str, str]]:
+def _tags(conn: sa.engine.Connection, sql: str, *params: Any) -> dict[str, dict[str, str]]:
     result: dict[str, dict[str, str]] = {}
-    for owner, key, value in conn.exec_driver_sql(sql):
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    for owner, key, value in conn.exec_driver_sql(sql, params):
         result.setdefault(str(owner), {})[key] = value
     return result
 

@@ -104,9 +104,13 @@ def test_reviewer_sees_provenance_in_mlflow_ui_lineage_artifact_and_dashboard(br
         # 1. MLflow's run page: our tags and the recorded datasets.
         page.goto(f"{base}/#/experiments/{experiment_id}/runs/{run_id}")
         page.get_by_text("provenance.env.digest").first.wait_for(timeout=60_000)
-        assert page.get_by_text("provenance.env.status").count() >= 1
-        page.get_by_text("wine-train").first.wait_for(timeout=30_000)
         _shot(page, "01-run-page-tags-and-datasets")
+        assert page.get_by_text("provenance.env.status").count() >= 1
+        # MLflow's Datasets panel: our dataset, with our digest (its first 36 hex digits), the rest behind "+2".
+        page.wait_for_function("document.body.innerText.includes('wine-raw (')", timeout=30_000)
+        shown = page.evaluate("document.body.innerText")
+        digest = shown.split("wine-raw (", 1)[1].split(")", 1)[0]
+        assert len(digest) == 36 and all(c in "0123456789abcdef" for c in digest), digest
 
         # 2. The lineage artifact renders on its own: no request leaves the page.
         lineage = _artifact(base, run_id, "provenance/lineage.html").decode()
@@ -127,13 +131,15 @@ def test_reviewer_sees_provenance_in_mlflow_ui_lineage_artifact_and_dashboard(br
 
         # 4. The dashboard: filter, open the model, see lineage + verification, export a bundle.
         page.goto(f"{base}/provenance/?model=wine&owner=ml-platform")
-        assert page.locator("#versions").get_by_text("wine-classifier v1").count() == 1
         _shot(page, "04-dashboard-filtered")
+        assert page.locator("#versions").get_by_text("wine-classifier v1").count() == 1, page.content()[:3000]
         page.goto(f"{base}/provenance/?model=no-such-model")
         assert page.locator("#versions").get_by_text("no model versions match").count() == 1
         page.goto(f"{base}/provenance/?model=wine")
         page.locator("#versions").get_by_text("wine-classifier v1").click()
-        page.get_by_text("wine-raw").first.wait_for(timeout=60_000)
+        page.wait_for_load_state("load")
+        _shot(page, "05-dashboard-model-lineage")
+        page.wait_for_function("document.body.innerText.includes('wine-raw')", timeout=60_000)
         body = page.content()
         assert "sha256:" in body and "CC-BY-4.0" in body
         assert page.locator("[data-verification='ok']").count() >= 1 or "verified" in body.lower()
