@@ -16,6 +16,7 @@ from typing import Any, Callable
 import sqlalchemy as sa
 
 from mlflow_provenance.policy import Policy, Target
+from mlflow_provenance.sql import portable
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 
@@ -286,4 +287,4 @@ def _owner(evidence: _Evidence, setting: Any, result: GateResult) -> None:
 
 
 def _sql(conn: sa.engine.Connection, text: str) -> str:
-    return text if conn.dialect.paramstyle == "qmark" else text.replace("?", "%s")
+    return portable(conn, text)

@@ -175,3 +175,15 @@ def verify() -> Callable[..., tuple[int, dict[str, Any]]]:
         return code, (json.loads(out) if out.strip() else {})
 
     return _verify
+
+
+@pytest.fixture
+def ungated_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A promotion policy that gates nothing ordinary tests do (one alias nobody sets).
+
+    For tests of the store's recording and parity with MLflow, which move stages and
+    aliases of versions without provenance; the gate itself is tested on its own."""
+    policy = tmp_path / "ungated-policy.yaml"
+    policy.write_text("version: 1\naliases:\n  never-set-by-these-tests:\n    require: [owner]\n")
+    monkeypatch.setenv("MLFLOW_PROVENANCE_POLICY", str(policy))
+    return policy

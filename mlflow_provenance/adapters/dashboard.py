@@ -25,6 +25,8 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 
+from mlflow_provenance.sql import query
+
 PREFIX = "/provenance"
 ROUTES = (f"{PREFIX}/", f"{PREFIX}/model", f"{PREFIX}/export")
 EXPORT_FORMATS = ("bundle", "prov-json", "prov-o", "slsa", "openlineage")
@@ -105,7 +107,7 @@ def _runs(conn: sa.engine.Connection, f: dict[str, str], can_read: Callable[[str
         "FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id "
         "WHERE r.lifecycle_stage = 'active' ORDER BY r.start_time DESC"
     ).all()
-    tags = _tags(conn, "SELECT run_uuid, key, value FROM tags WHERE key IN ('owner', 'provenance.env.status')")
+    tags = _tags(conn, "SELECT run_uuid, key, value FROM tags WHERE key IN (?, ?)", "owner", "provenance.env.status")
     start, end = _millis(f["from"], False), _millis(f["to"], True)
     result = []
     for run_id, name, experiment_id, experiment, started, user, status in rows:
@@ -129,9 +131,11 @@ def _versions(conn: sa.engine.Connection, f: dict[str, str], runs: set[str] | No
     rows = conn.exec_driver_sql(
         "SELECT name, version, run_id, current_stage, creation_time FROM model_versions ORDER BY name, version"
     ).all()
-    tags = _tags(conn, "SELECT name || '/' || CAST(version AS VARCHAR(32)), key, value FROM model_version_tags "
-                       "WHERE key LIKE ?", "provenance.gate.%")
-    owners = {n: v for n, v in conn.exec_driver_sql("SELECT name, value FROM registered_model_tags WHERE key = 'owner'")}
+    tags: dict[str, dict[str, str]] = {}
+    for name, version, key, value in query(conn, "SELECT name, version, key, value FROM model_version_tags "
+                                                 "WHERE key LIKE ?", "provenance.gate.%"):
+        tags.setdefault(f"{name}/{version}", {})[key] = value
+    owners = dict(query(conn, "SELECT name, value FROM registered_model_tags WHERE key = ?", "owner").all())
     aliases: dict[str, list[str]] = {}
     for name, alias, version in conn.exec_driver_sql("SELECT name, alias, version FROM registered_model_aliases"):
         aliases.setdefault(f"{name}/{version}", []).append(alias)
@@ -157,9 +161,7 @@ def _versions(conn: sa.engine.Connection, f: dict[str, str], runs: set[str] | No
 
 def _tags(conn: sa.engine.Connection, sql: str, *params: Any) -> dict[str, dict[str, str]]:
     result: dict[str, dict[str, str]] = {}
-    if conn.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    for owner, key, value in conn.exec_driver_sql(sql, params):
+    for owner, key, value in query(conn, sql, *params):
         result.setdefault(str(owner), {})[key] = value
     return result
 

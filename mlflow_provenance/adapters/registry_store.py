@@ -44,7 +44,7 @@ from mlflow_provenance.canonical import canonical_json
 from mlflow_provenance.ledger import utc_now
 from mlflow_provenance.policy import MEDIA_TYPE as POLICY_MEDIA_TYPE
 from mlflow_provenance.policy import Policy, Target, load_policy
-from mlflow_provenance.recorder import Attachment, Blob, attach
+from mlflow_provenance.recorder import Attachment, Blob, attach, operation
 from mlflow_provenance.uri import inner_uri
 from mlflow_provenance.verify import Scope, verify_database
 
@@ -120,7 +120,9 @@ class ProvenanceRegistryStore(SqlAlchemyStore):
     def _tag_decision(self, name: str, version: str, target: Target, attachments: list[Attachment]) -> None:
         if attachments:
             key = GATE_TAG_PREFIX + ("copy" if target.kind == "copy" else target.name.lower().replace(" ", "-"))
-            self.set_model_version_tag(name, version, ModelVersionTag(key, attachments[0].record["blob"]))
+            # Sealed by a checkpoint of its own, like the promotion it reports.
+            with operation("set_model_version_tag", checkpoint_reason=f"registry:{name}"):
+                self.set_model_version_tag(name, version, ModelVersionTag(key, attachments[0].record["blob"]))
 
 
 def _record_policy(store: ProvenanceRegistryStore) -> None:

@@ -29,6 +29,7 @@ from mlflow_provenance.checkpoint import parse_checkpoint
 from mlflow_provenance.errors import ConfigurationError
 from mlflow_provenance.keys import Keyring
 from mlflow_provenance.lineage import load_graph
+from mlflow_provenance.sql import query
 from mlflow_provenance.verify import read_snapshot
 
 SNAPSHOT_FORMAT = "mlflow-provenance/snapshot/v1"
@@ -85,7 +86,7 @@ def take_snapshot(engine: sa.engine.Engine, keyring: Keyring, *, model: tuple[st
 
 
 def _q(conn: sa.engine.Connection, sql: str, *params: Any) -> Any:
-    return conn.exec_driver_sql(sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s"), params)
+    return query(conn, sql, *params)
 
 
 def _take(conn: sa.engine.Connection, keyring: Keyring, model: tuple[str, str] | None, run_id: str | None) -> Snapshot:

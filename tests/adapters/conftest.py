@@ -39,14 +39,21 @@ def pg_database() -> contextlib.AbstractContextManager[str]:
 
 
 @contextlib.contextmanager
-def isolated_env(root: Path) -> Iterator[Path]:
-    """Own provenance home, no provenance/MLflow env vars, cwd = ``root``; for module scope."""
+def isolated_env(root: Path, *, ungated: bool = False) -> Iterator[Path]:
+    """Own provenance home, no provenance/MLflow env vars, cwd = ``root``; for module scope.
+
+    ``ungated``: a promotion policy that gates nothing (see the ``ungated_policy`` fixture).
+    """
     home = root / "provenance-home"
     mp = pytest.MonkeyPatch()
     try:
         mp.setenv("MLFLOW_PROVENANCE_HOME", str(home))
         for name in _PROVENANCE_ENV:
             mp.delenv(name, raising=False)
+        if ungated:
+            policy = root / "ungated-policy.yaml"
+            policy.write_text("version: 1\naliases:\n  never-set-by-these-tests:\n    require: [owner]\n")
+            mp.setenv("MLFLOW_PROVENANCE_POLICY", str(policy))
         mp.chdir(root)
         yield home
     finally:

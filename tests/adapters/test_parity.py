@@ -366,14 +366,10 @@ class ParityRun:
     prov_uri: str
 
 
-@pytest.fixture(autouse=True)
-def _policy_gating_nothing_the_script_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Parity is for what the promotion policy does not gate: with the built-in policy, the
-    script's stage and alias changes on provenance-less versions are refused (by design,
-    tested in test_promotion_gate.py). This policy gates an alias the script never uses."""
-    policy = tmp_path / "parity-policy.yaml"
-    policy.write_text("version: 1\naliases:\n  never-set-by-the-parity-script:\n    require: [owner]\n")
-    monkeypatch.setenv("MLFLOW_PROVENANCE_POLICY", str(policy))
+# Parity is for what the promotion policy does not gate: with the built-in policy, the
+# script's stage and alias changes on provenance-less versions are refused (by design,
+# tested in test_promotion_gate.py).
+pytestmark = pytest.mark.usefixtures("ungated_policy")
 
 
 def _parity(plain_uri: str, prov_uri: str, artifacts: str) -> ParityRun:

@@ -11,7 +11,9 @@ import shutil
 from .attacker import read_events, undo_writes, write_history
 from .findings import assert_caught, assert_clean, finding
 
-CUT = 3  # events removed from the tail: delete_run, the second model version, the stage transition
+#: Events removed from the tail: delete_run, the second model version, the stage transition
+#: (with its promotion decision) and the gate tag it set.
+CUT = 4
 
 
 def _truncate(target):

@@ -87,7 +87,7 @@ def test_remote_client_writes_are_recorded_and_verify_clean(postgres_uri, tmp_pa
             "c = mlflow.MlflowClient()\n"
             "c.create_registered_model('srv-model')\n"
             "v = c.create_model_version('srv-model', f'runs:/{run.info.run_id}/model', run.info.run_id)\n"
-            "c.set_registered_model_alias('srv-model', 'champion', v.version)\n"
+            "c.set_registered_model_alias('srv-model', 'shadow', v.version)\n"  # an ungated alias
             "print(run.info.run_id)\n"
         )
         # A plain MLflow client: no provenance configuration on its side at all.
