@@ -133,6 +133,10 @@ def test_reviewer_sees_provenance_in_mlflow_ui_lineage_artifact_and_dashboard(br
         page.goto(f"{base}/provenance/?model=wine&owner=ml-platform")
         _shot(page, "04-dashboard-filtered")
         assert page.locator("#versions").get_by_text("wine-classifier v1").count() == 1, page.content()[:3000]
+        page.goto(f"{base}/provenance/?experiment=wine-quality&from=2000-01-01")
+        assert page.locator("#runs").get_by_text("sgd-wine").count() == 1
+        page.goto(f"{base}/provenance/?to=2000-01-01")
+        assert page.locator("#runs").get_by_text("no runs match").count() == 1
         page.goto(f"{base}/provenance/?model=no-such-model")
         assert page.locator("#versions").get_by_text("no model versions match").count() == 1
         page.goto(f"{base}/provenance/?model=wine")
