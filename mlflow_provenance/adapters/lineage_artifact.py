@@ -23,6 +23,10 @@ _logger = logging.getLogger(__name__)
 
 ARTIFACT_PATH = "provenance"
 ARTIFACT_NAME = "lineage.html"
+#: The page re-verifies the run, which reads the whole ledger: above this many events it is
+#: not written at run end (``mlflow-provenance lineage`` and the dashboard still work).
+ENV_MAX_EVENTS = "MLFLOW_PROVENANCE_LINEAGE_MAX_EVENTS"
+DEFAULT_MAX_EVENTS = 200_000
 
 
 def render_run_lineage(engine: Any, run_id: str) -> str:
@@ -61,6 +65,14 @@ def write_run_lineage(store: Any, run: Any) -> None:
     from mlflow_provenance.adapters.run_environment import _artifact_destination
 
     try:
+        limit = int(os.environ.get(ENV_MAX_EVENTS, DEFAULT_MAX_EVENTS))
+        with store.engine.connect() as conn:
+            size = conn.exec_driver_sql("SELECT size FROM prov_log WHERE id = 1").scalar() or 0
+        if size > limit:
+            _logger.info("mlflow-provenance: ledger has %d events (> %s=%d): no %s/%s for run %s; "
+                         "use `mlflow-provenance lineage` or the dashboard", size, ENV_MAX_EVENTS, limit,
+                         ARTIFACT_PATH, ARTIFACT_NAME, run.info.run_id)
+            return
         page = render_run_lineage(store.engine, run.info.run_id)
         with tempfile.TemporaryDirectory(prefix="mlflow-provenance-lineage-") as tmp:
             with open(os.path.join(tmp, ARTIFACT_NAME), "w", encoding="utf-8") as f:
