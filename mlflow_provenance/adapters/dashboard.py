@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-import json
-import os
 from typing import Any, Callable
 from urllib.parse import urlencode
 
