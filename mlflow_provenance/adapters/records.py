@@ -14,8 +14,9 @@ datasets already recorded, metric values equal to the batch's) before MLflow wri
 anything; a bad record is refused with an ``MlflowException`` that says what to fix,
 and nothing is written. Accepted records are stored content-addressed and named in the
 event of the same write. A dataset logged by plain ``mlflow.log_input`` (user code,
-autologging) is recorded too, with its full-content digest when the store can read its
-local source.
+autologging) is recorded too, with the full-content digest of its local source file when
+the store can read it, else of its in-memory data as the logging process hashed it
+(:mod:`.mlflow_datasets`), else marked unverified with the reason.
 """
 
 from __future__ import annotations
@@ -125,10 +126,22 @@ def _plain_input(dataset: Any) -> dict[str, Any]:
         "mlflow_digest": dataset.digest,
         "full_digest": None,
     }
+    # Hashed where the data was, by the logging process (.mlflow_datasets): the data as loaded.
+    computed = _content_in_profile(dataset)
+    if computed is not None:
+        summary["data_digest"] = computed["digest"]
+    if config.is_server_process() and computed is not None:
+        summary.update(full_digest=computed["digest"], digest_description=computed.get("description"),
+                       upgraded="client")
+        return summary
     if config.is_server_process():
         summary["reason"] = "logged without mlflow_provenance.log_dataset; the server cannot read the client's data"
         return summary
     path = _local_source(dataset)
+    if path is None and computed is not None:
+        summary.update(full_digest=computed["digest"], digest_description=computed.get("description"),
+                       upgraded="client")
+        return summary
     if path is None:
         summary["reason"] = (
             f"logged without mlflow_provenance.log_dataset from a {dataset.source_type!r} source the store "
@@ -138,10 +151,31 @@ def _plain_input(dataset: Any) -> dict[str, Any]:
     try:
         content = digest_path(path, cache=default_cache())
     except DatasetInputError as exc:
+        if computed is not None:  # the source is gone, the data as loaded was hashed
+            summary.update(full_digest=computed["digest"], digest_description=computed.get("description"),
+                           upgraded="client", reason=f"local source not readable: {exc}")
+            return summary
         summary["reason"] = f"local source not readable: {exc}"
         return summary
     summary.update(full_digest=content.digest, digest_description=content.description, upgraded=True)
     return summary
+
+
+def _content_in_profile(dataset: Any) -> dict[str, Any] | None:
+    """The full-content digest the logging process put in a plain dataset's profile, if valid."""
+    from mlflow_provenance.adapters.mlflow_datasets import PROFILE_KEY as CONTENT_KEY
+
+    try:
+        content = (json.loads(dataset.profile) if dataset.profile else {}).get(CONTENT_KEY)
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(content, dict):
+        return None
+    try:
+        records._digest("digest", content.get("digest"))
+    except records.RecordError:
+        return None
+    return content
 
 
 def _local_source(dataset: Any) -> str | None:

@@ -27,6 +27,9 @@ class ProvenanceRunContext(RunContextProvider):
         try:
             from mlflow.tracking._tracking_service.utils import get_tracking_uri
 
+            from mlflow_provenance.adapters import mlflow_datasets
+
+            mlflow_datasets.install()  # full digests for plain log_input from here on
             return get_tracking_uri().lower().startswith(_REMOTE_SCHEMES)
         except Exception as exc:  # noqa: BLE001 - boundary: MLflow would only log it
             _logger.warning("mlflow-provenance: could not read the tracking URI: %s", exc)

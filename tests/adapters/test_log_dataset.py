@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from mlflow.exceptions import MlflowException
 
 import mlflow_provenance
+from mlflow_provenance.datasets.frames import digest_frame
 from mlflow_provenance.adapters import datasets as api
 from mlflow_provenance.datasets.files import DatasetInputError
 from mlflow_provenance.datasets.records import RecordError
@@ -619,20 +620,56 @@ def test_plain_log_input_is_recorded_and_upgraded_from_a_local_source(sqlite_uri
     assert upgraded["mlflow_digest"] == local.digest
     assert upgraded["digest_description"] == {"kind": "file", "algorithm": "sha256", "path": str(path),
                                              "bytes": len(raw)}
-    unknown = plain["in-memory"][2]
-    assert unknown["full_digest"] is None and "'code' source" in unknown["reason"]
-    assert "upgraded" not in unknown
+    assert upgraded["data_digest"] == digest_frame(frame).digest  # the data as loaded, hashed by the client
+    # In memory only: hashed in the logging process, where the data is (adapters/mlflow_datasets.py).
+    in_memory_record = plain["in-memory"][2]
+    assert in_memory_record["full_digest"] == digest_frame(frame.iloc[:50]).digest
+    assert in_memory_record["upgraded"] == "client" and "reason" not in in_memory_record
     unreadable = plain["vanished"][2]
-    assert unreadable["full_digest"] is None and unreadable["reason"].startswith("local source not readable")
+    assert unreadable["full_digest"] == unreadable["data_digest"] and unreadable["upgraded"] == "client"
+    assert unreadable["reason"].startswith("local source not readable")
     assert _records(sqlite_uri, "dataset") == []  # none of them claims a log_dataset record
 
     lineage = mlflow_provenance.run_lineage(run_id)
-    assert [d["digest"] for d in lineage["datasets"]] == [_sha(raw)]
-    assert lineage["datasets"][0]["names"] == ["plain-wine"]
-    unverified = {u["name"]: u for u in lineage["unverified_inputs"]}
-    assert set(unverified) == {"in-memory", "vanished"}
-    assert unverified["in-memory"]["mlflow_digest"] == in_memory.digest
-    assert unverified["in-memory"]["reason"] == unknown["reason"]
+    assert sorted(d["digest"] for d in lineage["datasets"]) == sorted(
+        [_sha(raw), in_memory_record["full_digest"], unreadable["full_digest"]])
+    assert lineage["unverified_inputs"] == []
+    assert verify(sqlite_uri)[0] == 0
+
+
+def test_plain_log_input_with_nothing_to_hash_is_marked_unverified(sqlite_uri, monkeypatch, verify):
+    from mlflow_provenance.adapters import mlflow_datasets
+
+    # The logging process could not hash the data (e.g. an mlflow.data dataset of another kind).
+    monkeypatch.setattr(mlflow_datasets, "_provenance_tracking", lambda: False)
+    frame = _wine().iloc[:30]
+    in_memory = mlflow.data.from_pandas(frame, name="in-memory")
+    mlflow.set_tracking_uri(sqlite_uri)
+    with mlflow.start_run() as run:
+        mlflow.log_input(in_memory, context="evaluation")
+    (_, _, _, record), = _records(sqlite_uri, "mlflow-dataset-input")
+    assert record["full_digest"] is None and "'code' source" in record["reason"]
+    unverified = mlflow_provenance.run_lineage(run.info.run_id)["unverified_inputs"]
+    assert [u["name"] for u in unverified] == ["in-memory"] and unverified[0]["reason"] == record["reason"]
+    assert verify(sqlite_uri)[0] == 0
+
+
+def test_autologged_training_data_gets_a_full_content_digest(sqlite_uri, verify):
+    from sklearn.linear_model import LogisticRegression
+
+    wine = _wine()
+    features, target = wine.drop(columns=["target"]), wine["target"]
+    mlflow.set_tracking_uri(sqlite_uri)
+    mlflow.sklearn.autolog(log_models=False, log_datasets=True, silent=True)
+    try:
+        with mlflow.start_run():
+            LogisticRegression(max_iter=30).fit(features, target)
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    logged = [r for _, _, _, r in _records(sqlite_uri, "mlflow-dataset-input")]
+    assert logged, "autologging logged no dataset"
+    assert all(r["full_digest"] and r["upgraded"] == "client" for r in logged), logged
+    assert digest_frame(features).digest in {r["full_digest"] for r in logged}
     assert verify(sqlite_uri)[0] == 0
 
 
