@@ -1,5 +1,7 @@
 """``provenance/lineage.html``: the run's lineage as a self-contained page, written when the
-run ends (issue 6).
+run ends (issue 6) — by a background thread of the process, so that ending a run does not
+wait for it (it re-verifies the run, which reads the whole ledger); a process waits for
+pending pages at exit (up to :data:`EXIT_WAIT_S`).
 
 From the ledger as committed at the run's end: the datasets the run used and their
 ancestors with the transformations between them, the environment summary, evaluations,
@@ -11,10 +13,14 @@ artifact view, an export, or a file system.
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import logging
 import os
+import queue
 import tempfile
+import threading
+import time
 from typing import Any
 
 from mlflow_provenance import config
@@ -42,7 +48,7 @@ def render_run_lineage(engine: Any, run_id: str) -> str:
     from mlflow_provenance.verify import Scope, verify_database
 
     keyring = config.trusted_keyring()
-    snapshot = take_snapshot(engine, keyring, run_id=run_id)
+    snapshot = take_snapshot(engine, keyring, run_id=run_id, proofs=False)
     with engine.connect() as conn:
         graph = load_graph(conn)
     report = verify_database(engine, keyring, witness=config.read_witness(config.database_identity(engine.url)),
@@ -82,3 +88,57 @@ def write_run_lineage(store: Any, run: Any) -> None:
     except Exception as exc:  # noqa: BLE001 - boundary: never fail a committed run end
         _logger.warning("mlflow-provenance: could not write %s/%s for run %s: %s",
                         ARTIFACT_PATH, ARTIFACT_NAME, run.info.run_id, exc)
+
+
+#: How long a process waits at exit for lineage pages still being written.
+EXIT_WAIT_S = 60.0
+
+_pending: "queue.Queue[tuple[Any, str]]" = queue.Queue()
+_worker: threading.Thread | None = None
+_worker_lock = threading.Lock()
+
+
+def schedule_run_lineage(store: Any, run_id: str) -> None:
+    """Write the run's page in the background (one worker thread per process)."""
+    global _worker
+    with _worker_lock:
+        if _worker is None or not _worker.is_alive():
+            _worker = threading.Thread(target=_work, name="mlflow-provenance-lineage", daemon=True)
+            _worker.start()
+    _pending.put((store, run_id))
+
+
+def _work() -> None:
+    while True:
+        store, run_id = _pending.get()
+        try:
+            write_run_lineage(store, store.get_run(run_id))
+        except Exception as exc:  # noqa: BLE001 - boundary: a background thread must not die
+            _logger.warning("mlflow-provenance: lineage page for run %s failed: %s", run_id, exc)
+        finally:
+            _pending.task_done()
+
+
+def wait_for_pending(timeout_s: float = EXIT_WAIT_S) -> bool:
+    """Wait until the pages scheduled so far are written; False if ``timeout_s`` ran out."""
+    deadline = time.monotonic() + timeout_s
+    while _pending.unfinished_tasks:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    if _pending.unfinished_tasks and not wait_for_pending():
+        _logger.warning("mlflow-provenance: exiting before every provenance/lineage.html was written")
+
+
+def _after_fork() -> None:
+    global _pending, _worker, _worker_lock
+    _pending, _worker, _worker_lock = queue.Queue(), None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

@@ -87,15 +87,15 @@ ProvenanceTrackingStore.create_run = _with_environment(SqlAlchemyStore.create_ru
 
 def _with_lineage_page(update_run_info: Callable[..., Any]) -> Callable[..., Any]:
     """MLflow's ``update_run_info``; when it ends the run, the run's lineage page is written
-    as ``provenance/lineage.html`` (after the commit)."""
+    as ``provenance/lineage.html`` (after the commit, in the background)."""
 
     @functools.wraps(update_run_info)
     def wrapper(self: Any, run_id: str, *args: Any, **kwargs: Any) -> Any:
         info = update_run_info(self, run_id, *args, **kwargs)
         if _run_end(run_id, *args, **kwargs):
-            from mlflow_provenance.adapters.lineage_artifact import write_run_lineage
+            from mlflow_provenance.adapters.lineage_artifact import schedule_run_lineage
 
-            write_run_lineage(self, self.get_run(run_id))
+            schedule_run_lineage(self, run_id)
         return info
 
     return wrapper

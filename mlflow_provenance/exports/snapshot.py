@@ -75,21 +75,25 @@ class Snapshot:
 
 
 def take_snapshot(engine: sa.engine.Engine, keyring: Keyring, *, model: tuple[str, str] | None = None,
-                  run_id: str | None = None) -> Snapshot:
+                  run_id: str | None = None, proofs: bool = True) -> Snapshot:
     """The provenance of ``model`` (name, version) or of ``run_id``.
+
+    ``proofs=False`` leaves out the inclusion proofs (each costs a pass over the log's
+    leaves): for views that show the provenance rather than hand it over.
 
     Raises:
         ConfigurationError: no ledger, no signed checkpoint yet, or no such model version/run.
     """
     with engine.connect() as conn, read_snapshot(conn):
-        return _take(conn, keyring, model, run_id)
+        return _take(conn, keyring, model, run_id, proofs)
 
 
 def _q(conn: sa.engine.Connection, sql: str, *params: Any) -> Any:
     return query(conn, sql, *params)
 
 
-def _take(conn: sa.engine.Connection, keyring: Keyring, model: tuple[str, str] | None, run_id: str | None) -> Snapshot:
+def _take(conn: sa.engine.Connection, keyring: Keyring, model: tuple[str, str] | None, run_id: str | None,
+          proofs: bool = True) -> Snapshot:
     meta = ledger_schema.read_meta(conn)
     if not meta:
         raise ConfigurationError("this database has no provenance ledger: nothing to export")
@@ -136,7 +140,7 @@ def _take(conn: sa.engine.Connection, keyring: Keyring, model: tuple[str, str] |
     rows = conn.execution_options(stream_results=True, yield_per=5000).exec_driver_sql(
         "SELECT seq, entity_type, entity_id, hash, body FROM prov_events ORDER BY seq")
     for seq, entity_type, entity_id, digest, body in rows:
-        if seq <= checkpoint["size"]:
+        if proofs and seq <= checkpoint["size"]:
             leaves.append(merkle.leaf_hash(body.encode("utf-8")))
         if (entity_type, entity_id) in wanted_entities or _names_dataset(body, ancestor_digests):
             chosen.append((seq, digest, body))
@@ -145,7 +149,8 @@ def _take(conn: sa.engine.Connection, keyring: Keyring, model: tuple[str, str] |
     for seq, digest, body in chosen:
         event = {"seq": seq, "hash": digest, "body": body}
         if seq <= checkpoint["size"]:
-            event["proof"] = [h.hex() for h in merkle.inclusion_proof(leaves, seq - 1, checkpoint["size"])]
+            if proofs:
+                event["proof"] = [h.hex() for h in merkle.inclusion_proof(leaves, seq - 1, checkpoint["size"])]
             snapshot.events.append(event)
         else:
             snapshot.unsealed.append(event)

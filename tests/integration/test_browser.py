@@ -67,11 +67,21 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def _artifact(base: str, run_id: str, path: str) -> bytes:
-    request = urllib.request.Request(f"{base}/get-artifact?path={path}&run_uuid={run_id}")
-    request.add_header("Authorization", "Basic " + b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode())
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return response.read()
+def _artifact(base: str, run_id: str, path: str, wait_s: float = 60) -> bytes:
+    """A run artifact; the lineage page is written by the server in the background at run end."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        request = urllib.request.Request(f"{base}/get-artifact?path={path}&run_uuid={run_id}")
+        request.add_header("Authorization", "Basic " + b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode())
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.read()
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1)
 
 
 def test_reviewer_sees_provenance_in_mlflow_ui_lineage_artifact_and_dashboard(browser, postgres_uri, tmp_path, monkeypatch):
