@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from mlflow_provenance import capture, ledger_schema, merkle
 from mlflow_provenance.checkpoint import open_checkpoint
 from mlflow_provenance.entities import entity_of_row
-from mlflow_provenance.errors import ConfigurationError, IntegrityError
+from mlflow_provenance.errors import ConfigurationError, IntegrityError, ProvenanceError
 from mlflow_provenance.keys import Keyring
 
 
@@ -628,3 +628,50 @@ def _check_blobs(
     for digest, (seq, entity) in referenced.items():
         if digest not in stored:
             report.add("blob-missing", f"document {digest} named by the ledger is gone", event=seq, entity=entity)
+
+
+def verify_chain(conn: sa.engine.Connection, keyring: Keyring, entity_type: str, entity_id: str) -> Report:
+    """A quick check of one entity's chain, cheap enough to run at every run end.
+
+    Re-hashes and links the entity's events, checks the newest checkpoint's signature, and
+    the own signature of its events newer than that checkpoint. It does not replay the
+    ledger against MLflow's rows nor rebuild the Merkle tree: that is :func:`verify_database`.
+
+    Raises:
+        ConfigurationError: the database has no ledger, or one of a newer format.
+    """
+    meta = ledger_schema.read_meta(conn)
+    if not meta:
+        raise ConfigurationError("This database has no provenance ledger (no prov_meta table).")
+    ledger_schema.check_format(meta)
+    report = Report(origin=meta.get("origin", ""), scope=f"{entity_type} {entity_id} (chain)")
+    label = f"{entity_type} {entity_id}"
+    covered = 0
+    note = conn.execute(
+        sa.select(ledger_schema.prov_checkpoints.c.note).order_by(ledger_schema.prov_checkpoints.c.id.desc()).limit(1)
+    ).scalar()
+    if note is not None:
+        try:
+            covered = open_checkpoint(note, keyring, origin=report.origin).size
+        except (ProvenanceError, ValueError) as exc:
+            report.add("checkpoint-signature", f"the newest checkpoint does not verify: {exc}", entity="ledger")
+    tail = _TailSignatures(keyring, report, covered)
+    sql = "SELECT seq, hash, body, signature FROM prov_events WHERE entity_type = ? AND entity_id = ? ORDER BY seq"
+    rows = conn.exec_driver_sql(sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s"),
+                                (entity_type, entity_id))
+    previous = None
+    for seq, stored_hash, text, signature in rows:
+        report.events += 1
+        if hashlib.sha256(text.encode("utf-8")).hexdigest() != stored_hash:
+            report.add("event-altered", "stored hash does not match the event body", event=seq, entity=label)
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            report.add("event-malformed", "event body is not a ledger event", event=seq, entity=label)
+            continue
+        if doc.get("prev") != previous:
+            report.add("chain-broken", "event does not link to the previous event of its entity", event=seq, entity=label)
+        previous = stored_hash
+        if seq > covered:
+            tail.check(seq, stored_hash, signature, doc.get("time", ""), label)
+    return report

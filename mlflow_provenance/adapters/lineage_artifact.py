@@ -5,8 +5,8 @@ pending pages at exit (up to :data:`EXIT_WAIT_S`).
 
 From the ledger as committed at the run's end: the datasets the run used and their
 ancestors with the transformations between them, the environment summary, evaluations,
-the models the run produced, and the verification of the run (``verify`` scoped to it)
-with the chain head and the newest checkpoint. The page loads nothing from anywhere
+the models the run produced, and a check of the run's hash chain and the newest signed
+checkpoint (:func:`~mlflow_provenance.verify.verify_chain`), with the chain head. The page loads nothing from anywhere
 (:mod:`mlflow_provenance.exports.lineage_html`), so it can be opened from MLflow's
 artifact view, an export, or a file system.
 """
@@ -45,19 +45,21 @@ def render_run_lineage(engine: Any, run_id: str) -> str:
     from mlflow_provenance.exports.lineage_view import model_upstream
     from mlflow_provenance.exports.snapshot import take_snapshot
     from mlflow_provenance.lineage import load_graph
-    from mlflow_provenance.verify import Scope, verify_database
+    from mlflow_provenance.verify import verify_chain
 
     keyring = config.trusted_keyring()
     snapshot = take_snapshot(engine, keyring, run_id=run_id, proofs=False)
     with engine.connect() as conn:
         graph = load_graph(conn)
-    report = verify_database(engine, keyring, witness=config.read_witness(config.database_identity(engine.url)),
-                             scope=Scope(run_id=run_id))
+        report = verify_chain(conn, keyring, "run", run_id)
     events = snapshot.events + snapshot.unsealed
     head = max((e for e in events if f'"id":"{run_id}"' in e["body"]), key=lambda e: e["seq"], default=None)
     verification = {
         "ok": report.ok,
         "findings": [str(f) for f in report.findings],
+        # What was checked when the page was written; the whole check is one command away.
+        "scope": (f"the run's hash chain ({report.events} events re-hashed and linked) and the newest "
+                  f"signed checkpoint; for the full check: mlflow-provenance verify --run-id {run_id}"),
         "checked_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "chain_head": {"seq": head["seq"], "hash": head["hash"]} if head else None,
         "checkpoint": {"size": snapshot.checkpoint["size"], "root": snapshot.checkpoint["root"]},

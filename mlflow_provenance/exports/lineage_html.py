@@ -93,7 +93,8 @@ def _verification(verification: Mapping[str, Any]) -> str:
     ok = _verified(verification)
     findings = list(verification.get("findings") or [])
     if ok:
-        headline = "✔ Verified: the ledger's hashes, chains, signed checkpoint and recorded state check out"
+        scope = verification.get("scope") or "the ledger's hashes, chains, signed checkpoint and recorded state check out"
+        headline = f"✔ Verified: {scope}"
     elif verification.get("ok") is True:
         headline = "✘ NOT verified: the verification result is inconsistent (ok, but with findings)"
     else:
