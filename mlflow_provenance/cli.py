@@ -97,10 +97,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     database = config.database_identity(engine.url)
     with engine.connect() as conn, read_snapshot(conn):
         if alias is not None:
-            version = conn.exec_driver_sql(
-                "SELECT version FROM registered_model_aliases WHERE name = %s AND alias = %s"
-                if conn.dialect.paramstyle != "qmark" else
-                "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?", (name, alias)).scalar()
+            from mlflow_provenance.sql import query
+
+            version = query(conn, "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
+                            name, alias).scalar()
             if version is None:
                 raise ConfigurationError(f"model {name!r} has no alias {alias!r}")
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import sqlalchemy as sa
 
 from mlflow_provenance.policy import Policy, Target
-from mlflow_provenance.sql import portable
+from mlflow_provenance.sql import query
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 
@@ -67,8 +67,7 @@ class GateResult:
 
 def is_prompt(conn: sa.engine.Connection, model: str) -> bool:
     """Registered models that are prompts (MLflow's prompt registry) are never gated."""
-    value = conn.exec_driver_sql(_sql(conn, "SELECT value FROM registered_model_tags WHERE name = ? AND key = ?"),
-                                 (model, PROMPT_TAG)).scalar()
+    value = query(conn, "SELECT value FROM registered_model_tags WHERE name = ? AND key = ?", model, PROMPT_TAG).scalar()
     return str(value).lower() == "true"
 
 
@@ -92,9 +91,8 @@ def evaluate(
     if version is None:
         row: Any = (run_id, source)
     else:
-        row = conn.exec_driver_sql(
-            _sql(conn, "SELECT run_id, source FROM model_versions WHERE name = ? AND version = ?"), (model, int(version))
-        ).first()
+        row = query(conn, "SELECT run_id, source FROM model_versions WHERE name = ? AND version = ?",
+                    model, int(version)).first()
     run = run_id or (row[0] if row else None)
     result = GateResult(model, str(version) if version is not None else "", target.name, target.kind, run, policy.digest)
     if row is None:
@@ -137,8 +135,8 @@ class _Evidence:
         if self._records is None:
             self._records = []
             if self.run_id:
-                rows = self.conn.exec_driver_sql(_sql(self.conn,
-                    "SELECT op, body FROM prov_events WHERE entity_type = 'run' AND entity_id = ? ORDER BY seq"), (self.run_id,))
+                rows = query(self.conn, "SELECT op, body FROM prov_events WHERE entity_type = 'run' AND entity_id = ? "
+                                        "ORDER BY seq", self.run_id)
                 for op, body in rows:
                     for record in (json.loads(body).get("payload") or {}).get("records") or ():
                         self._records.append({**record, "_op": op})
@@ -148,7 +146,7 @@ class _Evidence:
         if not digest:
             return {}
         if digest not in self._blobs:
-            content = self.conn.exec_driver_sql(_sql(self.conn, "SELECT content FROM prov_blobs WHERE digest = ?"), (digest,)).scalar()
+            content = query(self.conn, "SELECT content FROM prov_blobs WHERE digest = ?", digest).scalar()
             try:
                 self._blobs[digest] = json.loads(bytes(content)) if content is not None else {}
             except ValueError:
@@ -165,8 +163,7 @@ class _Evidence:
         if not model_id:
             return []
         found = []
-        rows = self.conn.exec_driver_sql(_sql(self.conn, "SELECT body FROM prov_events WHERE body LIKE ? ORDER BY seq"),
-                                         ('%"kind":"evaluation"%',))
+        rows = query(self.conn, "SELECT body FROM prov_events WHERE body LIKE ? ORDER BY seq", '%"kind":"evaluation"%')
         for (body,) in rows:
             for record in (json.loads(body).get("payload") or {}).get("records") or ():
                 if record.get("kind") == "evaluation" and (self.blob(record.get("blob")).get("model") or {}).get("model_id") == model_id:
@@ -175,8 +172,7 @@ class _Evidence:
 
     def tag(self, table: str, key: str, **where: Any) -> str | None:
         clause = " AND ".join(f"{column} = ?" for column in where)
-        return self.conn.exec_driver_sql(_sql(self.conn, f"SELECT value FROM {table} WHERE {clause} AND key = ?"),
-                                         (*where.values(), key)).scalar()
+        return query(self.conn, f"SELECT value FROM {table} WHERE {clause} AND key = ?", *where.values(), key).scalar()
 
 
 def _environment(evidence: _Evidence, setting: Any, result: GateResult) -> None:
@@ -284,7 +280,3 @@ def _owner(evidence: _Evidence, setting: Any, result: GateResult) -> None:
     result.missing.append(Missing(
         "owner", f"no '{tag}' tag on the model version, the registered model or its run.",
         f"set one, e.g. MlflowClient().set_registered_model_tag('{result.model}', '{tag}', 'team@example.com')"))
-
-
-def _sql(conn: sa.engine.Connection, text: str) -> str:
-    return portable(conn, text)

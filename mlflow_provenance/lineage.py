@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 
 from mlflow_provenance import ledger_schema
+from mlflow_provenance.sql import query
 
 
 @dataclass
@@ -117,8 +118,7 @@ def load_graph(conn: sa.engine.Connection) -> LineageGraph:
     """The lineage recorded in one database's ledger (and its MLflow model tables)."""
     graph = LineageGraph()
     blobs = dict(conn.execute(sa.select(ledger_schema.prov_blobs.c.digest, ledger_schema.prov_blobs.c.content)).all())
-    like = "SELECT body FROM prov_events WHERE body LIKE ? ORDER BY seq"
-    rows = conn.exec_driver_sql(like if conn.dialect.paramstyle == "qmark" else like.replace("?", "%s"), ('%"records":%',))
+    rows = query(conn, "SELECT body FROM prov_events WHERE body LIKE ? ORDER BY seq", '%"records":%')
     for (body,) in rows:
         try:
             payload = json.loads(body).get("payload") or {}

@@ -38,6 +38,7 @@ from mlflow_provenance.checkpoint import open_checkpoint
 from mlflow_provenance.entities import entity_of_row
 from mlflow_provenance.errors import ConfigurationError, IntegrityError, ProvenanceError
 from mlflow_provenance.keys import Keyring
+from mlflow_provenance.sql import query
 
 
 @dataclass(frozen=True)
@@ -656,9 +657,8 @@ def verify_chain(conn: sa.engine.Connection, keyring: Keyring, entity_type: str,
         except (ProvenanceError, ValueError) as exc:
             report.add("checkpoint-signature", f"the newest checkpoint does not verify: {exc}", entity="ledger")
     tail = _TailSignatures(keyring, report, covered)
-    sql = "SELECT seq, hash, body, signature FROM prov_events WHERE entity_type = ? AND entity_id = ? ORDER BY seq"
-    rows = conn.exec_driver_sql(sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s"),
-                                (entity_type, entity_id))
+    rows = query(conn, "SELECT seq, hash, body, signature FROM prov_events "
+                       "WHERE entity_type = ? AND entity_id = ? ORDER BY seq", entity_type, entity_id)
     previous = None
     for seq, stored_hash, text, signature in rows:
         report.events += 1

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mlflow_provenance import config
+from mlflow_provenance.adapters import artifacts
 from mlflow_provenance.errors import ConfigurationError
 from mlflow_provenance.exports.snapshot import Snapshot, take_snapshot
 
@@ -79,7 +80,7 @@ def model_artifact_subjects(snapshot: Snapshot) -> list[dict[str, Any]]:
     location = _artifact_location(model)
     with tempfile.TemporaryDirectory(prefix="mlflow-provenance-subjects-") as tmp:
         try:
-            local = _download(location, tmp)
+            local = artifacts.download(location, tmp)
         except Exception as exc:  # noqa: BLE001 - boundary: any artifact store error
             raise ConfigurationError(f"cannot read the model's artifacts at {location}: {exc}") from exc
         subjects = []
@@ -103,17 +104,3 @@ def _artifact_location(model: dict[str, Any]) -> str:
     if not source:
         raise ConfigurationError("the model version has no source to read artifacts from")
     return source
-
-
-def _download(location: str, destination: str) -> str:
-    from mlflow.server import ARTIFACTS_DESTINATION_ENV_VAR
-
-    if location.startswith("mlflow-artifacts:") and os.environ.get(ARTIFACTS_DESTINATION_ENV_VAR):
-        from urllib.parse import urlparse
-
-        from mlflow.server.handlers import _get_artifact_repo_mlflow_artifacts
-
-        return _get_artifact_repo_mlflow_artifacts().download_artifacts(urlparse(location).path.lstrip("/"), destination)
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-    return get_artifact_repository(location).download_artifacts("", destination)

@@ -70,7 +70,7 @@ def render_run_lineage(engine: Any, run_id: str) -> str:
 def write_run_lineage(store: Any, run: Any) -> None:
     """Write ``provenance/lineage.html`` for a run that just ended. Never raises: the run has
     ended and committed; the ledger keeps everything the page shows."""
-    from mlflow_provenance.adapters.run_environment import _artifact_destination
+    from mlflow_provenance.adapters import artifacts
 
     try:
         limit = int(os.environ.get(ENV_MAX_EVENTS, DEFAULT_MAX_EVENTS))
@@ -85,8 +85,7 @@ def write_run_lineage(store: Any, run: Any) -> None:
         with tempfile.TemporaryDirectory(prefix="mlflow-provenance-lineage-") as tmp:
             with open(os.path.join(tmp, ARTIFACT_NAME), "w", encoding="utf-8") as f:
                 f.write(page)
-            repository, path = _artifact_destination(run.info.artifact_uri)
-            repository.log_artifacts(tmp, path)
+            artifacts.log_directory(run.info.artifact_uri, tmp, ARTIFACT_PATH)
     except Exception as exc:  # noqa: BLE001 - boundary: never fail a committed run end
         _logger.warning("mlflow-provenance: could not write %s/%s for run %s: %s",
                         ARTIFACT_PATH, ARTIFACT_NAME, run.info.run_id, exc)

@@ -33,6 +33,7 @@ from mlflow_provenance.datasets import records
 from mlflow_provenance.datasets.files import DatasetInputError, default_cache, digest_path
 from mlflow_provenance.errors import FormatError
 from mlflow_provenance.recorder import Attachment, Blob
+from mlflow_provenance.sql import query
 
 _logger = logging.getLogger(__name__)
 
@@ -198,12 +199,8 @@ def logged_record(store: Any, run_id: str, dataset: Any) -> str | None:
     """
     with store.ManagedSessionMaker() as session:
         conn = session.connection()
-
-        def query(sql: str, *params: Any) -> Any:
-            return conn.exec_driver_sql(sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s"), params)
-
         bodies = [row[0] for row in query(
-            "SELECT body FROM prov_events WHERE entity_type = 'run' AND entity_id = ? AND body LIKE ?",
+            conn, "SELECT body FROM prov_events WHERE entity_type = 'run' AND entity_id = ? AND body LIKE ?",
             run_id, '%"kind":"dataset"%')]
         for body in bodies:
             for record in (json.loads(body).get("payload") or {}).get("records") or ():
@@ -211,7 +208,7 @@ def logged_record(store: Any, run_id: str, dataset: Any) -> str | None:
                     continue
                 if records.mlflow_digest(record["data_digest"]) != dataset.digest:
                     continue
-                content = query("SELECT content FROM prov_blobs WHERE digest = ?", record["blob"]).scalar()
+                content = query(conn, "SELECT content FROM prov_blobs WHERE digest = ?", record["blob"]).scalar()
                 try:
                     name = json.loads(bytes(content or b"{}")).get("name")
                 except ValueError:

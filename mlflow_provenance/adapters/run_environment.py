@@ -23,11 +23,11 @@ import os
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Sequence
-from urllib.parse import urlparse
 
 from mlflow.entities import RunTag
 
 from mlflow_provenance import config
+from mlflow_provenance.adapters import artifacts
 from mlflow_provenance.environment import capture_environment
 from mlflow_provenance.environment import manifest as env
 from mlflow_provenance.errors import FormatError
@@ -128,32 +128,12 @@ def write_artifacts(run: Any, manifest: env.Manifest | None) -> None:
             if diff:
                 with open(os.path.join(tmp, ARTIFACT_DIFF), "w", encoding="utf-8") as f:
                     f.write(diff)
-            repository, path = _artifact_destination(run.info.artifact_uri)
-            repository.log_artifacts(tmp, path)
+            artifacts.log_directory(run.info.artifact_uri, tmp, ARTIFACT_DIR)
     except Exception as exc:  # noqa: BLE001 - boundary: the run exists; the ledger has the manifest
         _logger.warning(
             "mlflow-provenance: could not write %s/%s for run %s (the ledger holds it): %s",
             ARTIFACT_DIR, ARTIFACT_MANIFEST, run.info.run_id, exc,
         )
-
-
-def _artifact_destination(artifact_uri: str) -> tuple[Any, str]:
-    """The repository to write to, and the path inside it, for a run's artifact URI.
-
-    Inside ``mlflow server`` with proxied artifacts, a run's ``mlflow-artifacts:/…`` URI
-    names a path under the server's ``--artifacts-destination``; the server writes there
-    directly, as its own upload handler does.
-    """
-    from mlflow.server import ARTIFACTS_DESTINATION_ENV_VAR
-
-    if artifact_uri.startswith("mlflow-artifacts:") and os.environ.get(ARTIFACTS_DESTINATION_ENV_VAR):
-        from mlflow.server.handlers import _get_artifact_repo_mlflow_artifacts
-
-        relative = urlparse(artifact_uri).path.lstrip("/")
-        return _get_artifact_repo_mlflow_artifacts(), f"{relative}/{ARTIFACT_DIR}"
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-    return get_artifact_repository(artifact_uri), ARTIFACT_DIR
 
 
 def _tags(values: dict[str, str]) -> list[RunTag]:

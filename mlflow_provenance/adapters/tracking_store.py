@@ -129,38 +129,10 @@ record_write_methods(
 )
 
 
-def _owned_tags(method: Callable[..., Any], keys: Callable[[inspect.BoundArguments], list[str]]) -> Callable[..., Any]:
-    """Refuse writes to the ``provenance.env.*`` tags, which the store sets at ``create_run``
-    from the manifest it recorded: a later edit through the API would make the UI disagree
-    with the ledger (it would be recorded, but mislead whoever reads the run page)."""
-    signature = inspect.signature(method)
-
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        for key in keys(signature.bind(self, *args, **kwargs)):
-            if str(key).startswith(run_environment.OWNED_TAG_PREFIX):
-                raise run_environment.owned_tag_error(key)
-        return method(self, *args, **kwargs)
-
-    return wrapper
-
-
-ProvenanceTrackingStore.update_run_info = _with_lineage_page(  # type: ignore[method-assign]
-    ProvenanceTrackingStore.update_run_info)
-ProvenanceTrackingStore.set_tag = _owned_tags(  # type: ignore[method-assign]
-    ProvenanceTrackingStore.set_tag, lambda call: [call.arguments["tag"].key]
-)
-ProvenanceTrackingStore.delete_tag = _owned_tags(  # type: ignore[method-assign]
-    ProvenanceTrackingStore.delete_tag, lambda call: [call.arguments["key"]]
-)
-ProvenanceTrackingStore.log_batch = _owned_tags(  # type: ignore[method-assign]
-    ProvenanceTrackingStore.log_batch, lambda call: [t.key for t in call.arguments.get("tags") or ()]
-)
-
-
-def _with_records(method: Callable[..., Any], prepare: Callable[[Any, inspect.BoundArguments], list[Any]]) -> Callable[..., Any]:
-    """``method`` with the records ``prepare`` finds in its arguments bound into its event.
-    ``prepare`` may refuse (raise) before anything is written, or rewrite the arguments."""
+def _prepared(method: Callable[..., Any], prepare: Callable[[Any, inspect.BoundArguments], list[Any]]) -> Callable[..., Any]:
+    """``method`` (MLflow's signature and doc) after ``prepare``, which may refuse (raise)
+    before anything is written, rewrite the arguments, and return records to bind into
+    the write's event."""
     signature = inspect.signature(method)
 
     @functools.wraps(method)
@@ -175,18 +147,43 @@ def _with_records(method: Callable[..., Any], prepare: Callable[[Any, inspect.Bo
     return wrapper
 
 
+def _refuse_owned_tags(keys: list[str]) -> None:
+    """The ``provenance.env.*`` tags are set by the store at ``create_run`` from the manifest
+    it recorded: a later edit through the API would make the UI disagree with the ledger
+    (it would be recorded, but mislead whoever reads the run page)."""
+    for key in keys:
+        if str(key).startswith(run_environment.OWNED_TAG_PREFIX):
+            raise run_environment.owned_tag_error(key)
+
+
+def _set_tag(store: Any, call: inspect.BoundArguments) -> list[Any]:
+    _refuse_owned_tags([call.arguments["tag"].key])
+    return []
+
+
+def _delete_tag(store: Any, call: inspect.BoundArguments) -> list[Any]:
+    _refuse_owned_tags([call.arguments["key"]])
+    return []
+
+
 def _inputs(store: Any, call: inspect.BoundArguments) -> list[Any]:
     return records.for_inputs(store, call.arguments["run_id"], call.arguments.get("datasets"))
 
 
-def _evaluation(store: Any, call: inspect.BoundArguments) -> list[Any]:
+def _batch(store: Any, call: inspect.BoundArguments) -> list[Any]:
+    """Take an evaluation record out of the batch's tags; refuse edits of our tags."""
     tags = call.arguments.get("tags")
     if not tags:
-        return []
+        return []  # the common case: metrics and params only
     kept, attachments = records.for_batch(store, call.arguments["run_id"], call.arguments.get("metrics") or (), tags)
+    _refuse_owned_tags([t.key for t in kept])
     call.arguments["tags"] = kept
     return attachments
 
 
-ProvenanceTrackingStore.log_inputs = _with_records(ProvenanceTrackingStore.log_inputs, _inputs)  # type: ignore[method-assign]
-ProvenanceTrackingStore.log_batch = _with_records(ProvenanceTrackingStore.log_batch, _evaluation)  # type: ignore[method-assign]
+ProvenanceTrackingStore.update_run_info = _with_lineage_page(  # type: ignore[method-assign]
+    ProvenanceTrackingStore.update_run_info)
+ProvenanceTrackingStore.set_tag = _prepared(ProvenanceTrackingStore.set_tag, _set_tag)  # type: ignore[method-assign]
+ProvenanceTrackingStore.delete_tag = _prepared(ProvenanceTrackingStore.delete_tag, _delete_tag)  # type: ignore[method-assign]
+ProvenanceTrackingStore.log_inputs = _prepared(ProvenanceTrackingStore.log_inputs, _inputs)  # type: ignore[method-assign]
+ProvenanceTrackingStore.log_batch = _prepared(ProvenanceTrackingStore.log_batch, _batch)  # type: ignore[method-assign]

@@ -88,16 +88,12 @@ def take_snapshot(engine: sa.engine.Engine, keyring: Keyring, *, model: tuple[st
         return _take(conn, keyring, model, run_id, proofs)
 
 
-def _q(conn: sa.engine.Connection, sql: str, *params: Any) -> Any:
-    return query(conn, sql, *params)
-
-
 def _take(conn: sa.engine.Connection, keyring: Keyring, model: tuple[str, str] | None, run_id: str | None,
           proofs: bool = True) -> Snapshot:
     meta = ledger_schema.read_meta(conn)
     if not meta:
         raise ConfigurationError("this database has no provenance ledger: nothing to export")
-    last = _q(conn, "SELECT size, root, note FROM prov_checkpoints ORDER BY id DESC LIMIT 1").first()
+    last = query(conn, "SELECT size, root, note FROM prov_checkpoints ORDER BY id DESC LIMIT 1").first()
     if last is None:
         raise ConfigurationError("the ledger has no signed checkpoint yet: end a run (or promote) first")
     checkpoint = {"size": int(last[0]), "root": last[1], "note": last[2]}
@@ -106,7 +102,7 @@ def _take(conn: sa.engine.Connection, keyring: Keyring, model: tuple[str, str] |
     model_info = None
     if model is not None:
         name, version = model
-        row = _q(conn, "SELECT name, version, source, run_id, current_stage, description, creation_time "
+        row = query(conn, "SELECT name, version, source, run_id, current_stage, description, creation_time "
                        "FROM model_versions WHERE name = ? AND version = ?", name, int(version)).first()
         if row is None:
             raise ConfigurationError(f"no model version {name}/{version} in this database")
@@ -114,9 +110,9 @@ def _take(conn: sa.engine.Connection, keyring: Keyring, model: tuple[str, str] |
             "name": row[0], "version": str(row[1]), "source": row[2], "run_id": row[3], "stage": row[4],
             "description": row[5], "created": row[6],
             "model_id": row[2][len("models:/"):].split("/", 1)[0] if (row[2] or "").startswith("models:/m-") else None,
-            "tags": dict(_q(conn, "SELECT key, value FROM model_version_tags WHERE name = ? AND version = ?", name, int(version)).all()),
-            "registered_model_tags": dict(_q(conn, "SELECT key, value FROM registered_model_tags WHERE name = ?", name).all()),
-            "aliases": sorted(a for (a,) in _q(conn, "SELECT alias FROM registered_model_aliases WHERE name = ? AND version = ?", name, int(version))),
+            "tags": dict(query(conn, "SELECT key, value FROM model_version_tags WHERE name = ? AND version = ?", name, int(version)).all()),
+            "registered_model_tags": dict(query(conn, "SELECT key, value FROM registered_model_tags WHERE name = ?", name).all()),
+            "aliases": sorted(a for (a,) in query(conn, "SELECT alias FROM registered_model_aliases WHERE name = ? AND version = ?", name, int(version))),
         }
         run_id = run_id or row[3]
     run_info = _run(conn, run_id) if run_id else None
@@ -157,7 +153,7 @@ def _take(conn: sa.engine.Connection, keyring: Keyring, model: tuple[str, str] |
     for record in snapshot.records():
         digest = record.get("blob")
         if isinstance(digest, str) and digest not in snapshot.blobs:
-            blob = _q(conn, "SELECT media_type, content FROM prov_blobs WHERE digest = ?", digest).first()
+            blob = query(conn, "SELECT media_type, content FROM prov_blobs WHERE digest = ?", digest).first()
             if blob is not None:
                 snapshot.blobs[digest] = {"media_type": blob[0], "content": base64.b64encode(bytes(blob[1])).decode()}
     return snapshot
@@ -170,19 +166,19 @@ def _names_dataset(body: str, digests: set[str]) -> bool:
 
 
 def _run(conn: sa.engine.Connection, run_id: str) -> dict[str, Any] | None:
-    row = _q(conn, "SELECT run_uuid, experiment_id, name, status, start_time, end_time, lifecycle_stage, artifact_uri, user_id "
+    row = query(conn, "SELECT run_uuid, experiment_id, name, status, start_time, end_time, lifecycle_stage, artifact_uri, user_id "
                    "FROM runs WHERE run_uuid = ?", run_id).first()
     if row is None:
         return None
     metrics: dict[str, Any] = {}
-    for key, value, step, timestamp in _q(conn, "SELECT key, value, step, timestamp FROM metrics WHERE run_uuid = ? "
+    for key, value, step, timestamp in query(conn, "SELECT key, value, step, timestamp FROM metrics WHERE run_uuid = ? "
                                                 "ORDER BY step, timestamp", run_id):
         metrics[key] = {"value": value, "step": step, "timestamp": timestamp}
     return {
         "run_id": row[0], "experiment_id": str(row[1]), "name": row[2], "status": row[3], "start_time": row[4],
         "end_time": row[5], "lifecycle_stage": row[6], "artifact_uri": row[7], "user": row[8],
-        "params": dict(_q(conn, "SELECT key, value FROM params WHERE run_uuid = ?", run_id).all()),
+        "params": dict(query(conn, "SELECT key, value FROM params WHERE run_uuid = ?", run_id).all()),
         "metrics": metrics,
-        "tags": dict(_q(conn, "SELECT key, value FROM tags WHERE run_uuid = ?", run_id).all()),
-        "experiment_name": _q(conn, "SELECT name FROM experiments WHERE experiment_id = ?", row[1]).scalar(),
+        "tags": dict(query(conn, "SELECT key, value FROM tags WHERE run_uuid = ?", run_id).all()),
+        "experiment_name": query(conn, "SELECT name FROM experiments WHERE experiment_id = ?", row[1]).scalar(),
     }
