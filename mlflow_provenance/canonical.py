@@ -17,11 +17,14 @@ follows RFC 8785 (so ``1.0`` is written ``1``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from dataclasses import dataclass
 from json.encoder import encode_basestring  # the C accelerated string escaper
-from typing import Any
+from typing import Any, ClassVar, Mapping, TypeVar
 
-from mlflow_provenance.errors import CanonicalizationError
+from mlflow_provenance.errors import CanonicalizationError, FormatError, ProvenanceError
 
 __all__ = ["canonical_json"]
 
@@ -203,3 +206,52 @@ def _format_float(value: float) -> str:
     if k == 1:
         return sign + digits + "e" + exp
     return sign + digits[0] + "." + digits[1:] + "e" + exp
+
+
+def sha256_digest(content: bytes) -> str:
+    """``sha256:<hex>``: how the ledger names a document by its bytes."""
+    return "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+_D = TypeVar("_D", bound="CanonicalDocument")
+
+
+@dataclass(frozen=True)
+class CanonicalDocument:
+    """A JSON object with its canonical bytes and digest: the identity of every document the
+    ledger stores content-addressed (environment manifests, dataset and evaluation records).
+    Unknown fields are kept. Subclasses name the document and the error they raise."""
+
+    document: dict[str, Any]
+    content: bytes
+    digest: str
+
+    WHAT: ClassVar[str] = "document"
+    ERROR: ClassVar[type[ProvenanceError]] = FormatError
+
+    @classmethod
+    def from_document(cls: type[_D], document: Mapping[str, Any]) -> _D:
+        """Raises: ``ERROR`` when the object has no RFC 8785 form (NaN, 1e400, lone surrogates…)."""
+        doc = dict(document)
+        try:
+            content = canonical_json(doc)
+        except (CanonicalizationError, RecursionError) as exc:
+            raise cls.ERROR(f"{cls.WHAT} has no RFC 8785 canonical form: {exc}") from exc
+        return cls(doc, content, sha256_digest(content))
+
+    @classmethod
+    def parse(cls: type[_D], content: bytes) -> _D:
+        """Parse stored or received bytes, which must be a JSON object in canonical form.
+
+        Raises: ``ERROR`` naming what is wrong.
+        """
+        try:
+            doc = json.loads(content)
+        except (ValueError, RecursionError) as exc:
+            raise cls.ERROR(f"{cls.WHAT} is not valid JSON: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise cls.ERROR(f"{cls.WHAT} must be a JSON object")
+        parsed = cls.from_document(doc)
+        if parsed.content != content:
+            raise cls.ERROR(f"{cls.WHAT} is not in RFC 8785 canonical form")
+        return parsed

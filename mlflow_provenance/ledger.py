@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mlflow_provenance import merkle
-from mlflow_provenance.canonical import canonical_json
+from mlflow_provenance.canonical import canonical_json, sha256_digest
 from mlflow_provenance.checkpoint import Checkpoint, sign_checkpoint
 from mlflow_provenance.keys import SigningKey
 from mlflow_provenance.ledger_schema import FORMAT_VERSION, prov_log
@@ -257,7 +257,7 @@ class LedgerWriter:
         Raises:
             ValueError: ``digest`` is not the SHA-256 of ``content``.
         """
-        if digest != "sha256:" + hashlib.sha256(content).hexdigest():
+        if digest != sha256_digest(content):
             raise ValueError(f"blob digest {digest} does not match its content")
         _cursor(conn).execute(self._statements(conn).insert_blob, (digest, media_type, content))
 

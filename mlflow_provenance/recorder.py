@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from mlflow_provenance import capture
+from mlflow_provenance.canonical import sha256_digest
 from mlflow_provenance.entities import entity_of
 from mlflow_provenance.ledger import Appended, LedgerWriter
 
@@ -52,11 +53,7 @@ class Blob:
     media_type: str
     content: bytes
 
-    @staticmethod
-    def digest_of(content: bytes) -> str:
-        import hashlib
-
-        return "sha256:" + hashlib.sha256(content).hexdigest()
+    digest_of = staticmethod(sha256_digest)
 
 
 @dataclass(frozen=True)

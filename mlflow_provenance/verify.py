@@ -34,34 +34,13 @@ from typing import Any, Iterable, Iterator
 import sqlalchemy as sa
 
 from mlflow_provenance import capture, ledger_schema, merkle
+from mlflow_provenance.canonical import sha256_digest
 from mlflow_provenance.checkpoint import open_checkpoint
 from mlflow_provenance.entities import entity_of_row
 from mlflow_provenance.errors import ConfigurationError, IntegrityError, ProvenanceError
 from mlflow_provenance.keys import Keyring
+from mlflow_provenance.findings import Finding
 from mlflow_provenance.sql import query
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One integrity problem: what kind, which entity and field, which event."""
-
-    kind: str
-    message: str
-    entity: str | None = None
-    field: str | None = None
-    event: int | None = None
-
-    def __str__(self) -> str:
-        where = ", ".join(
-            part
-            for part in (
-                self.entity,
-                f"field {self.field}" if self.field else None,
-                f"event #{self.event}" if self.event is not None else None,
-            )
-            if part
-        )
-        return f"[{self.kind}] {self.message}" + (f" ({where})" if where else "")
 
 
 @dataclass
@@ -622,7 +601,7 @@ def _check_blobs(
                 report.add("blob-unreferenced", f"document {digest} is named by no ledger event")
             continue
         seq, entity = referenced[digest]
-        actual = "sha256:" + hashlib.sha256(bytes(content or b"")).hexdigest()
+        actual = sha256_digest(bytes(content or b""))
         if actual != digest:
             report.add("blob-altered", f"document {digest} no longer has that digest (now {actual})",
                        event=seq, entity=entity)

@@ -184,6 +184,69 @@ def ungated_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     For tests of the store's recording and parity with MLflow, which move stages and
     aliases of versions without provenance; the gate itself is tested on its own."""
     policy = tmp_path / "ungated-policy.yaml"
-    policy.write_text("version: 1\naliases:\n  never-set-by-these-tests:\n    require: [owner]\n")
+    policy.write_text(UNGATED_POLICY)
     monkeypatch.setenv("MLFLOW_PROVENANCE_POLICY", str(policy))
     return policy
+
+
+def ledger_rows(uri: str, sql: str, *params: object) -> list[tuple]:
+    """Rows of a read query (``?`` placeholders) on the database behind a provenance URI."""
+    import sqlalchemy as sa
+
+    from mlflow_provenance.sql import query
+
+    engine = sa.create_engine(inner_db_uri(uri))
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in query(conn, sql, *params)]
+    finally:
+        engine.dispose()
+
+
+_ISOLATED_ENV = (
+    "MLFLOW_PROVENANCE_KEY", "MLFLOW_PROVENANCE_KEYRING", "MLFLOW_PROVENANCE_POLICY", "MLFLOW_PROVENANCE_MODE",
+    "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID",
+)
+UNGATED_POLICY = "version: 1\naliases:\n  never-set-by-these-tests:\n    require: [owner]\n"
+
+
+@contextlib.contextmanager
+def isolated_env(root: Path, *, ungated: bool = False, quick_log_model: bool = False) -> Iterator[Path]:
+    """Own provenance home, no provenance/MLflow variables, cwd ``root``: the module-scoped
+    counterpart of the autouse ``provenance_home`` fixture, for databases built once per module.
+
+    ``ungated``: a promotion policy that gates nothing (see ``ungated_policy``).
+    ``quick_log_model``: ``log_model`` does not import the model in a subprocess to guess its
+    requirements (seconds per model).
+    """
+    home = root / "provenance-home"
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("MLFLOW_PROVENANCE_HOME", str(home))
+        for name in _ISOLATED_ENV:
+            mp.delenv(name, raising=False)
+        if ungated:
+            (root / "ungated-policy.yaml").write_text(UNGATED_POLICY)
+            mp.setenv("MLFLOW_PROVENANCE_POLICY", str(root / "ungated-policy.yaml"))
+        if quick_log_model:
+            from mlflow.utils import requirements_utils
+
+            mp.setattr(requirements_utils, "_capture_imported_modules", lambda *a, **k: ["sklearn"])
+        mp.chdir(root)
+        yield home
+    finally:
+        try:
+            import mlflow
+            import mlflow.tracking.fluent as fluent
+
+            from mlflow_provenance.adapters.binding import dispose_engines
+
+            while mlflow.active_run() is not None:
+                mlflow.end_run()
+            mlflow.set_tracking_uri(None)
+            mlflow.set_registry_uri(None)
+            fluent._active_experiment_id = None
+            dispose_engines()
+        finally:
+            mp.undo()
+            os.environ.pop("MLFLOW_EXPERIMENT_ID", None)

@@ -19,13 +19,11 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import inspect
-import json
 import math
 import re
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from mlflow_provenance.canonical import canonical_json
+from mlflow_provenance.canonical import CanonicalDocument, canonical_json
 from mlflow_provenance.errors import CanonicalizationError, ProvenanceError
 
 RECORD_VERSION = 1
@@ -62,22 +60,11 @@ class RecordError(ProvenanceError, ValueError):
     """A dataset or evaluation record cannot be built from what was given."""
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(CanonicalDocument):
     """A validated record with its canonical bytes and digest."""
 
-    document: dict[str, Any]
-    content: bytes
-    digest: str
-
-    @classmethod
-    def from_document(cls, document: Mapping[str, Any]) -> "Record":
-        doc = dict(document)
-        try:
-            content = canonical_json(doc)
-        except CanonicalizationError as exc:
-            raise RecordError(f"record is not JSON-encodable: {exc}") from exc
-        return cls(doc, content, "sha256:" + hashlib.sha256(content).hexdigest())
+    WHAT = "record"
+    ERROR = RecordError
 
     @classmethod
     def from_bytes(cls, content: bytes) -> "Record":
@@ -86,16 +73,8 @@ class Record:
         Raises:
             RecordError: not canonical JSON, or not a well-formed record of a known kind.
         """
-        try:
-            doc = json.loads(content)
-        except (ValueError, RecursionError) as exc:
-            raise RecordError(f"record is not valid JSON: {exc}") from exc
-        if not isinstance(doc, dict):
-            raise RecordError("record must be a JSON object")
-        record = cls.from_document(doc)
-        if record.content != content:
-            raise RecordError("record is not in RFC 8785 canonical form")
-        check(doc)
+        record = cls.parse(content)
+        check(record.document)
         return record
 
     @property

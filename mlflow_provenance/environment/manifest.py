@@ -14,15 +14,13 @@ wraps the parsed object and never drops keys.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Mapping
 
 from mlflow_provenance import transport
-from mlflow_provenance.canonical import canonical_json
-from mlflow_provenance.errors import CanonicalizationError, FormatError
+from mlflow_provenance.canonical import CanonicalDocument
+from mlflow_provenance.errors import FormatError
 
 SCHEMA_ID = "https://mlflow-provenance.dev/schemas/environment-manifest/v1"
 SCHEMA_VERSION = 1
@@ -51,19 +49,11 @@ STATUS_MISSING = "missing"
 _SUMMARY_LIMIT = 250
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(CanonicalDocument):
     """A manifest document with its canonical bytes and digest."""
 
-    document: dict[str, Any]
-    content: bytes
-    digest: str
-
-    @classmethod
-    def from_document(cls, document: Mapping[str, Any]) -> "Manifest":
-        doc = dict(document)
-        content = canonical_json(doc)
-        return cls(doc, content, "sha256:" + hashlib.sha256(content).hexdigest())
+    WHAT = "environment manifest"
+    ERROR = FormatError
 
     @classmethod
     def from_bytes(cls, content: bytes, expected_digest: str | None = None) -> "Manifest":
@@ -72,18 +62,7 @@ class Manifest:
         Raises:
             FormatError: not a JSON object, not canonical, or not the expected digest.
         """
-        try:
-            doc = json.loads(content)
-        except (ValueError, RecursionError) as exc:
-            raise FormatError(f"environment manifest is not valid JSON: {exc}") from exc
-        if not isinstance(doc, dict):
-            raise FormatError("environment manifest must be a JSON object")
-        try:
-            manifest = cls.from_document(doc)
-        except (CanonicalizationError, RecursionError) as exc:  # NaN, 1e400, lone surrogates…
-            raise FormatError(f"environment manifest has no RFC 8785 canonical form: {exc}") from exc
-        if manifest.content != content:
-            raise FormatError("environment manifest is not in RFC 8785 canonical form")
+        manifest = cls.parse(content)
         if expected_digest is not None and manifest.digest != expected_digest:
             raise FormatError(
                 f"environment manifest digest is {manifest.digest}, but {expected_digest} was claimed"

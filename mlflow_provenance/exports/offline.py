@@ -49,6 +49,7 @@ from typing import Any
 from mlflow_provenance import merkle
 from mlflow_provenance.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint
 from mlflow_provenance.errors import ConfigurationError, FormatError, MerkleProofError, SignatureError
+from mlflow_provenance.findings import Finding
 from mlflow_provenance.exports.bundle import (
     BUNDLE_FORMAT,
     DECISION_SIGNING_PREFIX,
@@ -67,25 +68,8 @@ _SHAPE: dict[str, tuple[type, ...]] = {
 _DECISION = "promotion-decision"
 
 
-@dataclass(frozen=True)
-class BundleFinding:
-    """One integrity problem in a bundle: what kind, which entity and field, which event."""
-
-    kind: str
-    message: str
-    entity: str | None = None
-    field: str | None = None
-    event: int | None = None
-
-    def __str__(self) -> str:
-        where = ", ".join(
-            part for part in (
-                self.entity,
-                f"field {self.field}" if self.field else None,
-                f"event #{self.event}" if self.event is not None else None,
-            ) if part
-        )
-        return f"[{self.kind}] {self.message}" + (f" ({where})" if where else "")
+#: Bundle findings are :class:`~mlflow_provenance.findings.Finding`, as ``verify``'s are.
+BundleFinding = Finding
 
 
 @dataclass

@@ -4,7 +4,7 @@ PostgreSQL databases that outlive one test, and ledger queries.
 
 The autouse ``provenance_home`` fixture of ``tests/conftest.py`` is function-scoped; the
 module-scoped scenarios here run all their writes and their ``verify`` inside their own
-fixture, under their own isolated ``MLFLOW_PROVENANCE_HOME`` (:func:`isolated_env`), so the
+fixture, under their own isolated ``MLFLOW_PROVENANCE_HOME`` (``tests.conftest.isolated_env``), so the
 key that signs is the key that verifies.
 """
 
@@ -17,55 +17,15 @@ import shutil
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from tests.conftest import fresh_postgres_database  # noqa: E402
 
-_PROVENANCE_ENV = (
-    "MLFLOW_PROVENANCE_KEY",
-    "MLFLOW_PROVENANCE_KEYRING",
-    "MLFLOW_PROVENANCE_POLICY",
-    "MLFLOW_PROVENANCE_MODE",
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_REGISTRY_URI",
-)
-
-
 def pg_database() -> contextlib.AbstractContextManager[str]:
     """A fresh PostgreSQL database (plain SQLAlchemy URI), dropped afterwards."""
     return fresh_postgres_database("prov_adapt")
-
-
-@contextlib.contextmanager
-def isolated_env(root: Path, *, ungated: bool = False) -> Iterator[Path]:
-    """Own provenance home, no provenance/MLflow env vars, cwd = ``root``; for module scope.
-
-    ``ungated``: a promotion policy that gates nothing (see the ``ungated_policy`` fixture).
-    """
-    home = root / "provenance-home"
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.setenv("MLFLOW_PROVENANCE_HOME", str(home))
-        for name in _PROVENANCE_ENV:
-            mp.delenv(name, raising=False)
-        if ungated:
-            policy = root / "ungated-policy.yaml"
-            policy.write_text("version: 1\naliases:\n  never-set-by-these-tests:\n    require: [owner]\n")
-            mp.setenv("MLFLOW_PROVENANCE_POLICY", str(policy))
-        mp.chdir(root)
-        yield home
-    finally:
-        try:
-            import mlflow
-
-            while mlflow.active_run() is not None:
-                mlflow.end_run()
-            mlflow.set_tracking_uri(None)
-            mlflow.set_registry_uri(None)
-        finally:
-            mp.undo()
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 from mlflow.exceptions import MlflowException
 
 import mlflow_provenance
@@ -30,7 +29,7 @@ from mlflow_provenance.datasets.frames import digest_frame
 from mlflow_provenance.adapters import datasets as api
 from mlflow_provenance.datasets.files import DatasetInputError
 from mlflow_provenance.datasets.records import RecordError
-from tests.conftest import inner_db_uri
+from tests.conftest import ledger_rows as _ledger
 
 FULL_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 DATASET_MEDIA = "application/vnd.mlflow-provenance.dataset.v1+json"
@@ -41,15 +40,6 @@ UNKNOWN = "sha256:" + "ab" * 32
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def _ledger(uri: str, sql: str, *params: object) -> list[tuple]:
-    engine = sa.create_engine(inner_db_uri(uri))
-    try:
-        with engine.connect() as conn:
-            if conn.dialect.name != "sqlite":
-                sql = sql.replace("?", "%s")
-            return [tuple(r) for r in conn.exec_driver_sql(sql, tuple(params))]
-    finally:
-        engine.dispose()
 
 
 def _records(uri: str, kind: str | None = None) -> list[tuple[int, str, str, dict]]:

@@ -39,7 +39,6 @@ from typing import Any, Callable
 
 import mlflow
 import pytest
-import sqlalchemy as sa
 from mlflow.exceptions import MlflowException
 
 import mlflow_provenance
@@ -50,7 +49,7 @@ from mlflow_provenance.environment import code as code_probe
 from mlflow_provenance.errors import ConfigurationError, SignatureError
 from mlflow_provenance.keys import PublicKey, load_signing_key
 from mlflow_provenance.policy import DEFAULT_POLICY_YAML, MEDIA_TYPE as POLICY_MEDIA_TYPE, load_policy, parse_policy
-from tests.conftest import inner_db_uri, run_cli
+from tests.conftest import ledger_rows as query, inner_db_uri, run_cli
 
 pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"),
               pytest.mark.filterwarnings("ignore:Hint. Inferred schema:UserWarning")]
@@ -140,15 +139,6 @@ def restart_registry_stores() -> None:
     _get_store_registry()._get_store_with_resolved_uri.cache_clear()
 
 
-def query(uri: str, sql: str, *params: Any) -> list[tuple]:
-    engine = sa.create_engine(inner_db_uri(uri))
-    try:
-        with engine.connect() as conn:
-            if conn.dialect.name != "sqlite":
-                sql = sql.replace("?", "%s")
-            return [tuple(r) for r in conn.exec_driver_sql(sql, tuple(params))]
-    finally:
-        engine.dispose()
 
 
 def event_count(uri: str) -> int:

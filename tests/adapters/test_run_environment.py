@@ -18,10 +18,9 @@ from pathlib import Path
 
 import mlflow
 import pytest
-import sqlalchemy as sa
 
 from mlflow_provenance.environment import collector, manifest as env
-from tests.conftest import inner_db_uri
+from tests.conftest import ledger_rows as _ledger
 
 TAGS = ("provenance.env.digest", "provenance.env.status", "provenance.env.python", "provenance.env.os",
         "provenance.env.gpu", "provenance.env.image", "provenance.env.git_commit", "provenance.env.source")
@@ -35,15 +34,6 @@ def fresh_collector(monkeypatch: pytest.MonkeyPatch) -> collector.Collector:
     return fresh
 
 
-def _ledger(uri: str, sql: str, *params: object) -> list[tuple]:
-    engine = sa.create_engine(inner_db_uri(uri))
-    try:
-        with engine.connect() as conn:
-            if conn.dialect.name != "sqlite":
-                sql = sql.replace("?", "%s")
-            return [tuple(r) for r in conn.exec_driver_sql(sql, tuple(params))]
-    finally:
-        engine.dispose()
 
 
 def _create_run_record(uri: str, run_id: str) -> dict:

@@ -35,7 +35,9 @@ from mlflow_provenance.adapters.binding import is_write_method, public_write_met
 from mlflow_provenance.adapters.registry_store import ProvenanceRegistryStore
 from mlflow_provenance.adapters.tracking_store import ProvenanceTrackingStore
 
-from .conftest import Event, Ledger, copy_template, findings, isolated_env, pg_database, run_verify
+from tests.conftest import isolated_env
+
+from .conftest import Event, Ledger, copy_template, findings, pg_database, run_verify
 
 
 PAIRS = [

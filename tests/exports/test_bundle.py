@@ -31,6 +31,8 @@ from typing import Any, Callable
 
 import pytest
 
+from tests.conftest import isolated_env
+
 from mlflow_provenance import merkle
 from mlflow_provenance.canonical import canonical_json
 from mlflow_provenance.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
@@ -88,7 +90,7 @@ def golden(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite_template: P
     root = tmp_path_factory.mktemp("bundle")
     database = root / "mlflow.db"
     shutil.copyfile(migrated_sqlite_template, database)
-    with _IsolatedEnv(root):
+    with isolated_env(root, quick_log_model=True):
         uri = f"provenance+sqlite:///{database}"
         _warm_environment_probes()
         ids = _example().train(uri)
@@ -100,46 +102,6 @@ def golden(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite_template: P
         private_pem, vkey = _signing_key_files()
     database.unlink()
     return Golden(root / "bundle.json", root / "run-bundle.json", written, database, private_pem, vkey, ids["run_id"])
-
-
-class _IsolatedEnv:
-    """Own provenance home (key, witness), no provenance/MLflow variables, cwd ``root``."""
-
-    _CLEARED = ("MLFLOW_PROVENANCE_KEY", "MLFLOW_PROVENANCE_KEYRING", "MLFLOW_PROVENANCE_POLICY",
-                "MLFLOW_PROVENANCE_MODE", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI",
-                "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.patch = pytest.MonkeyPatch()
-
-    def __enter__(self) -> Path:
-        from mlflow.utils import requirements_utils
-
-        self.patch.setenv("MLFLOW_PROVENANCE_HOME", str(self.root / "provenance-home"))
-        for name in self._CLEARED:
-            self.patch.delenv(name, raising=False)
-        self.patch.chdir(self.root)
-        # log_model imports the model in a subprocess to guess its requirements (seconds).
-        self.patch.setattr(requirements_utils, "_capture_imported_modules", lambda *a, **k: ["sklearn"])
-        return self.root
-
-    def __exit__(self, *exc: object) -> None:
-        import mlflow
-        import mlflow.tracking.fluent as fluent
-
-        from mlflow_provenance.adapters.binding import dispose_engines
-
-        try:
-            while mlflow.active_run() is not None:
-                mlflow.end_run()
-            mlflow.set_tracking_uri(None)
-            mlflow.set_registry_uri(None)
-            fluent._active_experiment_id = None
-            dispose_engines()
-        finally:
-            self.patch.undo()
-            os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 def _client(uri: str) -> Any:

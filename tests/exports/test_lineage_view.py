@@ -32,7 +32,7 @@ from mlflow_provenance.errors import ConfigurationError
 from mlflow_provenance.exports import lineage_html, lineage_view
 from mlflow_provenance.exports.lineage_view import UnknownDatasetError
 from mlflow_provenance.lineage import LineageGraph, load_graph
-from tests.conftest import inner_db_uri
+from tests.conftest import inner_db_uri, isolated_env
 
 pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"),
               pytest.mark.filterwarnings("ignore:Hint. Inferred schema:UserWarning")]
@@ -81,7 +81,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite_template: Pa
     root = tmp_path_factory.mktemp("lineage")
     shutil.copyfile(migrated_sqlite_template, root / "mlflow.db")
     uri = f"provenance+sqlite:///{root}/mlflow.db"
-    with _isolated(root):
+    with isolated_env(root, quick_log_model=True):
         import mlflow
 
         from mlflow_provenance import config
@@ -109,44 +109,6 @@ def built(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite_template: Pa
                     "checkpoint": {"size": snapshot.checkpoint["size"], "root": snapshot.checkpoint["root"]}}
     digests = {name: digest for digest, node in graph.datasets.items() for name in node.names}
     return Built(graph, snapshot, ids["run_id"], digests, verification)
-
-
-class _isolated:
-    """Own provenance home, no provenance/MLflow variables, cwd ``root``, quick ``log_model``."""
-
-    CLEARED = ("MLFLOW_PROVENANCE_KEY", "MLFLOW_PROVENANCE_KEYRING", "MLFLOW_PROVENANCE_POLICY",
-               "MLFLOW_PROVENANCE_MODE", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI",
-               "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
-
-    def __init__(self, root: Path) -> None:
-        self.root, self.patch = root, pytest.MonkeyPatch()
-
-    def __enter__(self) -> None:
-        from mlflow.utils import requirements_utils
-
-        self.patch.setenv("MLFLOW_PROVENANCE_HOME", str(self.root / "provenance-home"))
-        for name in self.CLEARED:
-            self.patch.delenv(name, raising=False)
-        self.patch.chdir(self.root)
-        # log_model imports the model in a subprocess to guess its requirements (seconds).
-        self.patch.setattr(requirements_utils, "_capture_imported_modules", lambda *a, **k: ["sklearn"])
-
-    def __exit__(self, *exc: object) -> None:
-        import mlflow
-        import mlflow.tracking.fluent as fluent
-
-        from mlflow_provenance.adapters.binding import dispose_engines
-
-        try:
-            while mlflow.active_run() is not None:
-                mlflow.end_run()
-            mlflow.set_tracking_uri(None)
-            mlflow.set_registry_uri(None)
-            fluent._active_experiment_id = None
-            dispose_engines()
-        finally:
-            self.patch.undo()
-            os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 @pytest.fixture

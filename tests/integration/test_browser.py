@@ -23,8 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.integration.test_server import MLFLOW, _free_port, _wait_ready
-from tests.integration.test_server_app import ADMIN_PASSWORD, _auth_env
+from tests.integration.test_server_app import ADMIN_PASSWORD, provenance_app_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -85,20 +84,7 @@ def _artifact(base: str, run_id: str, path: str, wait_s: float = 60) -> bytes:
 
 
 def test_reviewer_sees_provenance_in_mlflow_ui_lineage_artifact_and_dashboard(browser, postgres_uri, tmp_path, monkeypatch):
-    key = tmp_path / "server.key"
-    assert run_cli("keygen", "--out", str(key))[0] == 0
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **_auth_env(tmp_path), "MLFLOW_PROVENANCE_KEY": str(key)}
-    log = tmp_path / "server.log"
-    proc = subprocess.Popen(
-        [MLFLOW, "server", "--app-name", "provenance", "--backend-store-uri", postgres_uri,
-         "--registry-store-uri", postgres_uri, "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-         "--artifacts-destination", str(tmp_path / "artifacts")],
-        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=tmp_path,
-    )
-    try:
-        _wait_ready(port, proc, log)
+    with provenance_app_server(postgres_uri, tmp_path) as (base, log, _key):
         client_env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_PROVENANCE", "MLFLOW_TRACKING"))}
         client_env.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=ADMIN_PASSWORD)
         done = subprocess.run([sys.executable, "-c", _CLIENT, base, str(ROOT)], env=client_env, cwd=ROOT,
@@ -163,9 +149,6 @@ def test_reviewer_sees_provenance_in_mlflow_ui_lineage_artifact_and_dashboard(br
         bundle = tmp_path / "bundle.json"
         download.value.save_as(str(bundle))
         context.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
     code, summary = run_cli("verify-bundle", str(bundle))
     assert code == 0, summary

@@ -11,11 +11,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -38,6 +40,29 @@ def _auth_env(tmp_path: Path) -> dict[str, str]:
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
     )
     return {"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-secret-key-for-csrf"}
+
+
+@contextlib.contextmanager
+def provenance_app_server(postgres_uri: str, tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+    """A running ``mlflow server --app-name provenance`` (2 workers, basic-auth with an admin,
+    a fresh signing key) on ``postgres_uri``: (base URL, its log, the key file)."""
+    key = tmp_path / "server.key"
+    assert run_cli("keygen", "--out", str(key))[0] == 0
+    port = _free_port()
+    env = {**os.environ, **_auth_env(tmp_path), "MLFLOW_PROVENANCE_KEY": str(key)}
+    log = tmp_path / "server.log"
+    proc = subprocess.Popen(
+        [MLFLOW, "server", "--app-name", "provenance", "--backend-store-uri", postgres_uri,
+         "--registry-store-uri", postgres_uri, "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+         "--artifacts-destination", str(tmp_path / "artifacts")],
+        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=tmp_path,
+    )
+    try:
+        _wait_ready(port, proc, log)
+        yield f"http://127.0.0.1:{port}", log, key
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 _WALK = r"""
@@ -143,28 +168,13 @@ print(json.dumps(out))
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_promotion_needs_manage_and_registered_runs_cannot_be_deleted(postgres_uri, tmp_path, monkeypatch, verify):
-    key = tmp_path / "server.key"
-    assert run_cli("keygen", "--out", str(key))[0] == 0
-    port = _free_port()
-    env = {**os.environ, **_auth_env(tmp_path), "MLFLOW_PROVENANCE_KEY": str(key)}
-    log = tmp_path / "server.log"
-    proc = subprocess.Popen(
-        [MLFLOW, "server", "--app-name", "provenance", "--backend-store-uri", postgres_uri,
-         "--registry-store-uri", postgres_uri, "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-         "--artifacts-destination", str(tmp_path / "artifacts")],
-        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=tmp_path,
-    )
-    try:
-        _wait_ready(port, proc, log)
+    with provenance_app_server(postgres_uri, tmp_path) as (base, log, key):
         client_env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_PROVENANCE", "MLFLOW_TRACKING"))}
         # From the repository (a git work tree), so the run records its code version.
-        done = subprocess.run([sys.executable, "-c", _CLIENT, f"http://127.0.0.1:{port}", str(ROOT), ADMIN_PASSWORD],
+        done = subprocess.run([sys.executable, "-c", _CLIENT, base, str(ROOT), ADMIN_PASSWORD],
                               env=client_env, cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-4000:] + log.read_text()[-3000:]
         out = json.loads(done.stdout.strip().splitlines()[-1])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
     assert out["alice_production"].startswith("PERMISSION_DENIED") and "needs MANAGE" in out["alice_production"]
     assert out["alice_champion"].startswith("PERMISSION_DENIED")
